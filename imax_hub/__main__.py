@@ -1,0 +1,3 @@
+from imax_hub.cli import main
+
+main()

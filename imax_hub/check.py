@@ -1,0 +1,176 @@
+"""``imax check``: a pre-flight report per source (found, version, files, rows, tasks it enables)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imax_hub.errors import ImaxError, SourceError
+from imax_hub.sources import layout
+from imax_hub.sources.cardiomegaly import read_cardiomegaly
+from imax_hub.sources.chexmask import ChexmaskStats, iter_chexmask
+from imax_hub.sources.cxr_lt import read_cxr_lt
+from imax_hub.sources.mimic_cxr_jpg import read_labels, read_metadata, read_split, read_test_set_labels
+from imax_hub.sources.mimic_cxr_vqa import read_vqa
+from imax_hub.sources.pe_severity import read_pe_severity
+from imax_hub.sources.reports import read_reports
+
+
+@dataclass
+class SourceStatus:
+    project: layout.Project
+    folder: Path | None
+    rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.folder is not None and self.error is None
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    sources: list[SourceStatus]
+    checksum_failures: list[str] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> dict[str, bool]:
+        ok = {s.project.key for s in self.sources if s.ok}
+        images = layout.MIMIC_CXR_JPG.key in ok
+        return {t: images and all(p.key in ok for p in layout.PROJECTS if t in p.tasks and p is not layout.MIMIC_CXR_JPG)
+                for t in layout.TASKS}
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.sources) and not self.checksum_failures
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file())
+
+
+def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = False):
+    meta = read_metadata(root)
+    status.rows["images (metadata)"] = meta.num_rows
+    status.rows["split"] = read_split(root).num_rows
+    status.rows["chexpert"] = read_labels(root, "chexpert").num_rows
+    status.rows["negbio"] = read_labels(root, "negbio").num_rows
+    status.rows["test-set labels"] = read_test_set_labels(root).num_rows
+    base = status.folder
+    paths = meta.column("image_path").to_pylist()
+    missing = []
+    for i, rel in enumerate(paths):
+        if not (base / rel).is_file():
+            missing.append(rel)
+        if i % 5000 == 0:
+            tick("images on disk", i, len(paths))
+    tick("images on disk", len(paths), len(paths))
+    status.rows["images on disk"] = len(paths) - len(missing)
+    if missing:
+        first = paths.index(missing[0])
+        message = (f"{len(missing)} of {len(paths)} images listed in the metadata are not on disk; "
+                   f"first: {base / missing[0]}")
+        if not allow_missing_images:
+            raise SourceError(base / "mimic-cxr-2.0.0-metadata.csv.gz", message, line=first + 2,
+                              hint="download the missing JPGs, or pass --allow-missing-images for a partial tree")
+        status.notes.append(message)
+    return meta
+
+
+def _reports(root: Path, status: SourceStatus, tick) -> None:
+    t = read_reports(root)
+    status.rows["reports"] = t.num_rows
+    status.notes.append(f"{t.column('findings').null_count} without FINDINGS, {t.column('impression').null_count} without IMPRESSION")
+
+
+def _chexmask(root: Path, status: SourceStatus, tick, meta=None) -> None:
+    stats = ChexmaskStats()
+    for _ in iter_chexmask(root, image_sizes=meta, stats=stats):
+        tick("chexmask", stats.rows, 0)
+    status.rows["masks"] = stats.rows
+    status.notes.append(f"{stats.below_threshold} with Dice RCA (Mean) <= 0.7 (flagged)")
+    if stats.unknown_images:
+        status.notes.append(f"{stats.unknown_images} rows name images absent from the metadata (ignored)")
+
+
+READERS: dict[str, Callable] = {
+    "mimic_cxr_reports": _reports,
+    "cxr_cardiomegaly": lambda root, s, tick: s.rows.__setitem__("images with CTR/CPAR", read_cardiomegaly(root).num_rows),
+    "pe_severity": lambda root, s, tick: s.rows.__setitem__("labels", read_pe_severity(root).num_rows),
+    "cxr_lt": lambda root, s, tick: s.rows.__setitem__("labelled images", read_cxr_lt(root).num_rows),
+    "chexmask": _chexmask,
+    "mimic_cxr_vqa": lambda root, s, tick: s.rows.__setitem__("QA entries", read_vqa(root).num_rows),
+}
+
+
+def verify_checksums(folder: Path, tick=None) -> tuple[int, list[str], int]:
+    """(verified, failures, absent) for the files listed in ``folder/SHA256SUMS.txt``."""
+    sums = folder / "SHA256SUMS.txt"
+    if not sums.exists():
+        raise SourceError(sums, "file not found; it is needed to verify checksums")
+    entries = []
+    for n, line in enumerate(sums.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise SourceError(sums, f"expected '<sha256> <path>', found {line!r}", line=n)
+        entries.append((parts[0].lower(), parts[1].lstrip("*").strip()))
+    present = [(h, rel) for h, rel in entries if (folder / rel).is_file()]
+    total = sum((folder / rel).stat().st_size for _, rel in present)
+    done = 0
+    failures = []
+    for h, rel in present:
+        digest = hashlib.sha256()
+        with open(folder / rel, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(chunk)
+                done += len(chunk)
+                if tick:
+                    tick("checksums", done, total)
+        if digest.hexdigest() != h:
+            failures.append(str(folder / rel))
+    return len(present) - len(failures), failures, len(entries) - len(present)
+
+
+def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: bool = False, tick=None) -> CheckReport:
+    """Inspect every source under ``root``; errors are recorded per source, never raised."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImaxError(f"{root}: not a folder; pass the folder that holds your PhysioNet downloads")
+    tick = tick or (lambda *a: None)
+    report = CheckReport(root, [])
+    meta = None
+    for project in layout.PROJECTS:
+        status = SourceStatus(project, project.locate(root))
+        report.sources.append(status)
+        if status.folder is None:
+            continue
+        try:
+            if project is layout.MIMIC_CXR_JPG:
+                meta = _jpg(root, status, tick, allow_missing_images)
+            elif project is layout.CHEXMASK:
+                _chexmask(root, status, tick, meta)
+            else:
+                READERS[project.key](root, status, tick)
+        except ImaxError as exc:
+            status.error = str(exc)
+        if verify:
+            try:
+                ok, failures, absent = verify_checksums(_project_root(project, status.folder), tick)
+                status.notes.append(f"checksums: {ok} verified, {len(failures)} wrong, {absent} listed but not downloaded")
+                report.checksum_failures += failures
+            except ImaxError as exc:
+                status.error = status.error or str(exc)
+    return report
+
+
+def _project_root(project: layout.Project, folder: Path) -> Path:
+    """The ``<project>/<version>`` folder (where SHA256SUMS.txt lies) of a located data folder."""
+    for _ in range(project.data_subdir.count("/") + 1 if project.data_subdir else 0):
+        folder = folder.parent
+    return folder

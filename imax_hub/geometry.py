@@ -1,0 +1,176 @@
+"""CheXmask run-length encoding, boxes straight from runs, and polygon masks.
+
+RLE convention (CheXmask ``DataPostprocessing/utils.py``): space-separated ``start length`` pairs;
+starts are **1-based** indices into the mask flattened in row-major order (index = row * width + col + 1);
+foreground only; runs sorted and non-overlapping. Boxes are inclusive pixel boxes
+``(x1, y1, x2, y2)`` with x = column and y = row, top-left origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+class RLEError(ValueError):
+    """An RLE string that cannot describe a mask of the given size."""
+
+    def __init__(self, index: int, message: str):
+        self.index = index  # position of the offending mask in the batch
+        super().__init__(message)
+
+
+def parse_rle(rle: str) -> tuple[np.ndarray, np.ndarray]:
+    """Starts (1-based) and lengths of one RLE string."""
+    values = np.array(rle.split(), dtype=np.int64)
+    if values.size % 2:
+        raise ValueError(f"odd number of integers ({values.size}) in an RLE of start/length pairs")
+    return values[0::2], values[1::2]
+
+
+def encode_rle(mask: np.ndarray) -> str:
+    """Encode a binary mask as CheXmask RLE (1-based row-major starts)."""
+    flat = np.concatenate([[0], (np.asarray(mask).reshape(-1) > 0).astype(np.int8), [0]])
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    changes[1::2] -= changes[0::2]
+    return " ".join(map(str, changes))
+
+
+def decode_rle(rle: str, height: int, width: int) -> np.ndarray:
+    """Decode CheXmask RLE to a (height, width) uint8 mask of 0/255, as the official decoder does."""
+    starts, lengths = parse_rle(rle)
+    flat = np.zeros(height * width, dtype=np.uint8)
+    for s, n in zip(starts - 1, lengths):
+        flat[s : s + n] = 255
+    return flat.reshape(height, width)
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Inclusive (x1, y1, x2, y2) box of a mask's foreground, or None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
+@dataclass
+class RunBoxes:
+    """Boxes, areas and emptiness of a batch of masks computed from their runs."""
+
+    boxes: np.ndarray  # (n, 4) int32 x1, y1, x2, y2; -1 where the mask is empty
+    areas: np.ndarray  # (n,) int64 foreground pixels
+    empty: np.ndarray  # (n,) bool
+
+
+def boxes_from_runs(
+    starts: np.ndarray, lengths: np.ndarray, run_counts: np.ndarray, heights: np.ndarray, widths: np.ndarray
+) -> RunBoxes:
+    """Boxes of many masks from their concatenated runs, without materialising any mask.
+
+    ``run_counts[i]`` runs belong to mask i, of size ``heights[i] x widths[i]``. A run may wrap from the
+    end of one image row to the next; it then touches column 0 and column width-1.
+    Raises :class:`RLEError` naming the first mask whose runs leave the image, are not positive, or
+    overlap / are out of order.
+    """
+    n = len(run_counts)
+    run_counts = np.asarray(run_counts, dtype=np.int64)
+    seg = np.repeat(np.arange(n, dtype=np.int64), run_counts)
+    w = np.asarray(widths, dtype=np.int64)[seg]
+    h = np.asarray(heights, dtype=np.int64)[seg]
+    a = starts - 1
+    b = a + lengths - 1
+
+    bad = (starts < 1) | (lengths < 1)
+    if bad.any():
+        i = int(seg[np.argmax(bad)])
+        raise RLEError(i, "RLE has a start below 1 or a length below 1")
+    out = b >= h * w
+    if out.any():
+        k = int(np.argmax(out))
+        raise RLEError(
+            int(seg[k]),
+            f"RLE run starting at {int(starts[k])} with length {int(lengths[k])} leaves the "
+            f"{int(h[k])}x{int(w[k])} image (last pixel {int(h[k] * w[k])})",
+        )
+    if len(a) > 1:
+        same = seg[1:] == seg[:-1]
+        overlap = same & (a[1:] <= b[:-1])
+        if overlap.any():
+            k = int(np.argmax(overlap)) + 1
+            raise RLEError(
+                int(seg[k]),
+                f"RLE runs overlap or are out of order (run at {int(starts[k])} begins before the previous run "
+                f"ends at {int(b[k - 1]) + 1})",
+            )
+
+    ra, ca = np.divmod(a, w)
+    rb, cb = np.divmod(b, w)
+    wraps = ra != rb
+    cmin = np.where(wraps, 0, ca)
+    cmax = np.where(wraps, w - 1, cb)
+
+    boxes = np.full((n, 4), -1, dtype=np.int32)
+    areas = np.zeros(n, dtype=np.int64)
+    nonempty = run_counts > 0
+    if nonempty.any():
+        first = (np.cumsum(run_counts) - run_counts)[nonempty]
+        boxes[nonempty, 0] = np.minimum.reduceat(cmin, first)
+        boxes[nonempty, 1] = ra[first]  # runs are sorted, so the first run has the top row
+        boxes[nonempty, 2] = np.maximum.reduceat(cmax, first)
+        last = first + run_counts[nonempty] - 1
+        boxes[nonempty, 3] = rb[last]
+        areas[nonempty] = np.add.reduceat(lengths, first)
+    return RunBoxes(boxes=boxes, areas=areas, empty=~nonempty)
+
+
+def split_rle_column(rles: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starts, lengths and run counts of a column of RLE strings (nulls = empty masks).
+
+    Raises :class:`RLEError` for the first string that is not pairs of integers.
+    """
+    if isinstance(rles, pa.ChunkedArray):
+        rles = rles.combine_chunks()
+    filled = pc.fill_null(rles, "")
+    trimmed = pc.utf8_trim_whitespace(filled)
+    lists = pc.split_pattern(trimmed, " ")
+    counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    empty = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
+    counts[empty] = 0
+    flat_str = pc.list_flatten(lists)
+    keep = pc.not_equal(flat_str, "")  # drops the single "" that an empty string splits into
+    try:
+        values = pc.cast(pc.filter(flat_str, keep), pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pattern = r"^\d+( \d+)*$"
+        ok = pc.or_(pc.match_substring_regex(trimmed, pattern), pc.equal(trimmed, ""))
+        i = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0]) if not pc.all(ok).as_py() else 0
+        raise RLEError(i, "RLE is not a list of space-separated non-negative integers") from None
+    if values.size != counts.sum():  # a run of several spaces left empty tokens inside a string
+        pattern = r"^\d+( \d+)*$"
+        ok = pc.or_(pc.match_substring_regex(trimmed, pattern), pc.equal(trimmed, ""))
+        i = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])
+        raise RLEError(i, "RLE has repeated separators; expected single spaces between integers")
+    odd = np.flatnonzero(counts % 2)
+    if odd.size:
+        i = int(odd[0])
+        raise RLEError(i, f"RLE has an odd number of integers ({int(counts[i])}); expected start/length pairs")
+    return values[0::2], values[1::2], counts // 2
+
+
+def boxes_from_rle_column(rles, heights, widths) -> RunBoxes:
+    """Boxes of a column of RLE strings of masks with the given sizes."""
+    starts, lengths, counts = split_rle_column(rles)
+    return boxes_from_runs(starts, lengths, counts, heights, widths)
+
+
+def polygon_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Fill a polygon given as (k, 2) x, y points into a (height, width) bool mask."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(img).polygon([(float(x), float(y)) for x, y in points], fill=1, outline=1)
+    return np.asarray(img, dtype=bool)

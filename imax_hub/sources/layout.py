@@ -1,0 +1,163 @@
+"""Where each source lives in a PhysioNet download tree: the one table of projects, versions and paths.
+
+A *PhysioNet root* is the folder that holds the projects as PhysioNet serves them,
+``<root>/<project>/<version>/...`` (what ``wget -r https://physionet.org/files/<project>/<version>/``
+leaves under ``physionet.org/files/``). Both ``<root>`` and ``<root>/physionet.org/files`` are
+searched, plus a few folder names seen in users' trees (an extracted zip, for instance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The seven IMAX tasks, in the paper's order (Figure 1).
+TASKS = ("calculation", "report", "multiclass", "multilabel", "rec", "reg", "vqa")
+
+
+@dataclass(frozen=True)
+class Project:
+    """One PhysioNet project that imax-hub reads."""
+
+    key: str
+    title: str
+    slug: str
+    version: str
+    access: str  # "credentialed" or "open"
+    tasks: tuple[str, ...]
+    markers: tuple[str, ...]  # any one of these, relative to the data folder, identifies the source
+    data_subdir: str = ""  # where the files sit inside <project>/<version>/
+    aliases: tuple[str, ...] = field(default=())  # other folders (relative to the root) seen in users' trees
+    needs: str = ""  # what a user must do on PhysioNet to get access
+
+    @property
+    def url(self) -> str:
+        return f"https://physionet.org/content/{self.slug}/{self.version}/"
+
+    @property
+    def files_url(self) -> str:
+        return f"https://physionet.org/files/{self.slug}/{self.version}/"
+
+    def candidates(self, root: Path) -> list[Path]:
+        """Folders, in order of preference, where this project's data files may lie."""
+        bases = [root, root / "physionet.org" / "files"]
+        out: list[Path] = []
+        for base in bases:
+            proj = base / self.slug / self.version
+            out.append(proj / self.data_subdir if self.data_subdir else proj)
+        for alias in self.aliases:
+            out.append(root / alias)
+        return out
+
+    def locate(self, root: str | Path) -> Path | None:
+        """The folder holding this project's files under ``root``, or None when absent."""
+        for folder in self.candidates(Path(root)):
+            if any((folder / m).exists() for m in self.markers):
+                return folder
+        return None
+
+
+MIMIC_CXR_JPG = Project(
+    key="mimic_cxr_jpg",
+    title="MIMIC-CXR-JPG",
+    slug="mimic-cxr-jpg",
+    version="2.1.0",
+    access="credentialed",
+    tasks=TASKS,  # every task needs the images and their metadata
+    markers=("mimic-cxr-2.0.0-metadata.csv.gz",),
+    needs="credentialed PhysioNet account, CITI training, signed MIMIC-CXR-JPG data use agreement",
+)
+MIMIC_CXR_REPORTS = Project(
+    key="mimic_cxr_reports",
+    title="MIMIC-CXR reports",
+    slug="mimic-cxr",
+    version="2.1.0",
+    access="credentialed",
+    tasks=("report",),
+    markers=("mimic-cxr-reports.zip", "files"),
+    aliases=("mimic-cxr/2.0.0", "physionet.org/files/mimic-cxr/2.0.0", "mimic-cxr-reports"),
+    needs="credentialed access to MIMIC-CXR (the DICOM project); only mimic-cxr-reports.zip is needed",
+)
+CXR_CARDIOMEGALY = Project(
+    key="cxr_cardiomegaly",
+    title="CXR-Cardiomegaly (CTR/CPAR biomarkers)",
+    slug="cxr-cardiomegaly",
+    version="1.0.0",
+    access="open",
+    tasks=("calculation",),
+    markers=("CTRs.csv", "CPARs.csv"),
+    needs="open access",
+)
+PE_SEVERITY = Project(
+    key="pe_severity",
+    title="MIMIC-CXR-PE-Severity (pulmonary edema grades)",
+    slug="mimic-cxr-pe-severity",
+    version="1.0.1",
+    access="credentialed",
+    tasks=("multiclass",),
+    markers=("regex_report_edema_severity.csv",),
+    needs="credentialed PhysioNet account and the project's data use agreement",
+)
+CXR_LT = Project(
+    key="cxr_lt",
+    title="CXR-LT 2024 (long-tailed multi-label)",
+    slug="cxr-lt-iccv-workshop-cvamd",
+    version="2.0.0",
+    access="credentialed",
+    tasks=("multilabel",),
+    markers=("train_labeled.csv",),
+    data_subdir="cxr-lt-2024",
+    aliases=("cxr-lt-multi-label-long-tailed-classification-on-chest-x-rays-2.0.0/cxr-lt-2024", "cxr-lt-2024"),
+    needs="credentialed PhysioNet account and the project's data use agreement",
+)
+CHEXMASK = Project(
+    key="chexmask",
+    title="CheXmask (heart and lung masks)",
+    slug="chexmask-cxr-segmentation-data",
+    version="1.0.0",
+    access="open",
+    tasks=("rec", "reg"),
+    markers=("OriginalResolution/MIMIC-CXR-JPG.csv",),
+    needs="open access (only OriginalResolution/MIMIC-CXR-JPG.csv is needed)",
+)
+MIMIC_CXR_VQA = Project(
+    key="mimic_cxr_vqa",
+    title="MIMIC-Ext-MIMIC-CXR-VQA",
+    slug="mimic-ext-mimic-cxr-vqa",
+    version="1.0.0",
+    access="credentialed",
+    tasks=("vqa",),
+    markers=("train.json",),
+    data_subdir="MIMIC-Ext-MIMIC-CXR-VQA/dataset",
+    aliases=(
+        "physionet.org/files/mimic-ext-mimic-cxr-vqa/1.0.0/dataset",
+        "mimic-ext-mimic-cxr-vqa/1.0.0/dataset",
+        "MIMIC-Ext-MIMIC-CXR-VQA/dataset",
+    ),
+    needs="credentialed PhysioNet account and the project's data use agreement",
+)
+
+PROJECTS: tuple[Project, ...] = (
+    MIMIC_CXR_JPG,
+    MIMIC_CXR_REPORTS,
+    CXR_CARDIOMEGALY,
+    PE_SEVERITY,
+    CXR_LT,
+    CHEXMASK,
+    MIMIC_CXR_VQA,
+)
+PROJECTS_BY_KEY = {p.key: p for p in PROJECTS}
+
+
+def require(project: Project, root: str | Path) -> Path:
+    """Like :meth:`Project.locate` but raises a clear error naming what to download."""
+    from imax_hub.errors import ImaxError
+
+    folder = project.locate(root)
+    if folder is None:
+        tried = "\n".join(f"    {p}" for p in project.candidates(Path(root)))
+        raise ImaxError(
+            f"{project.title} not found under {root}: none of {', '.join(project.markers)} in\n{tried}\n"
+            f"  download it from {project.files_url} ({project.needs})"
+        )
+    return folder
