@@ -46,10 +46,11 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.sources) and not self.checksum_failures
+        # a missing source only turns tasks off; a source that is present but unreadable is an error
+        return not any(s.error for s in self.sources) and not self.checksum_failures
 
 
-def _count_files(folder: Path) -> int:
+def count_files(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.is_file())
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,7 +15,8 @@ from rich.table import Table
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
 console = Console(stderr=True)
 out = Console()
 
@@ -38,14 +39,19 @@ class _Ticker:
         self.progress.update(self.tasks[phase], completed=done, total=total or None)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
-    if version:
-        out.print(__version__)
-        raise typer.Exit()
+    """Rebuild IMAX/DMAX from your PhysioNet downloads."""
 
 
 @app.command()
@@ -76,7 +82,8 @@ def check(
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Accept a tree with only some JPGs.")] = False,
 ) -> None:
     """Pre-flight: which sources are present and readable, and which tasks they enable."""
-    from imax_hub.check import run_check
+    from imax_hub.check import count_files, run_check
+    from imax_hub.sources import layout
 
     with _progress() as progress:
         report = run_check(root, verify=verify_checksums, allow_missing_images=allow_missing_images,
@@ -84,22 +91,28 @@ def check(
     table = Table(title=f"PhysioNet sources under {root}")
     for col in ("source", "status", "version", "files", "rows", "tasks"):
         table.add_column(col)
-    from imax_hub.check import _count_files
-
+    problems, notes = [], []
     for s in report.sources:
         p = s.project
+        files = rows = ""
         if s.folder is None:
-            status = f"[yellow]missing[/] — get it from {p.files_url} ({p.needs})"
-            files = rows = ""
+            status = "[yellow]missing[/]"
+            problems.append(f"{p.title}: not found; download it from {p.files_url} ({p.needs})")
         elif s.error:
-            status = f"[red]error[/] — {s.error}"
-            files, rows = str(_count_files(s.folder)), ""
+            status = "[red]error[/]"
+            problems.append(f"{p.title}: {s.error}")
         else:
-            status = "[green]ok[/]" + ("".join(f"\n{n}" for n in s.notes))
-            files = str(_count_files(s.folder)) if p.key != "mimic_cxr_jpg" else f"{s.rows.get('images on disk', 0)} JPGs"
+            status = "[green]ok[/]"
+            files = f"{s.rows.get('images on disk', 0):,} JPGs" if p is layout.MIMIC_CXR_JPG else str(count_files(s.folder))
             rows = "\n".join(f"{k}: {v:,}" for k, v in s.rows.items())
-        table.add_row(p.title, status, p.version, files, rows, ", ".join(p.tasks) if p.key != "mimic_cxr_jpg" else "(images for all)")
+        notes += [f"{p.title}: {n}" for n in s.notes]
+        tasks = "(images for all)" if p is layout.MIMIC_CXR_JPG else ", ".join(p.tasks)
+        table.add_row(p.title, status, p.version, files, rows, tasks)
     out.print(table)
+    for n in notes:
+        out.print(f"note: {n}", highlight=False, markup=False, soft_wrap=True)
+    for msg in problems:
+        console.print(f"problem: {msg}", style="red", highlight=False, markup=False, soft_wrap=True)
     tasks = report.tasks
     out.print("tasks enabled: " + ", ".join(f"[green]{t}[/]" if on else f"[red]{t}[/] (off)" for t, on in tasks.items()))
     out.print(f"{sum(tasks.values())} of {len(tasks)} tasks enabled")
@@ -112,19 +125,10 @@ def check(
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
     try:
-        app(args=args, prog_name="imax", standalone_mode=False)
+        app(args=args, prog_name="imax")
     except ImaxError as exc:
-        if debug:
-            raise
-        console.print("error: " + str(exc), style="red", highlight=False, markup=False)
+        if "--debug" in args:
+            traceback.print_exc()
+        console.print("error: " + str(exc), style="red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
