@@ -219,16 +219,3 @@ def read_image_filenames(root: str | Path) -> list[str]:
             raise SourceError(path, f"expected a path like files/p10/p10000032/s50414267/<dicom_id>.jpg, found {line!r}", line=i + 1)
     return lines
 
-
-def missing_images(root: str | Path, paths: list[str], progress=None) -> list[int]:
-    """Indices of ``paths`` (relative to the MIMIC-CXR-JPG root) that are not on disk."""
-    base = jpg_root(root)
-    missing = []
-    for i, rel in enumerate(paths):
-        if not (base / rel).is_file():
-            missing.append(i)
-        if progress and i % 2000 == 0:
-            progress(i, len(paths))
-    if progress:
-        progress(len(paths), len(paths))
-    return missing
