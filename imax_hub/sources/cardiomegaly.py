@@ -57,7 +57,7 @@ def read_cardiomegaly(root: str | Path) -> pa.Table:
     cpar = _read_one(base / "CPARs.csv", "CPAR")
     for t, name in ((ctr, "CTRs.csv"), (cpar, "CPARs.csv")):
         ids = t.column("dicom_id").to_numpy(zero_copy_only=False)
-        uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        _, first, counts = np.unique(ids, return_index=True, return_counts=True)
         if (counts > 1).any():
             j = int(np.sort(first[counts > 1])[0])
             raise _csv.fail_at(base / name, j, "dicom_file", f"dicom_id {ids[j]} appears more than once")
