@@ -199,9 +199,40 @@ def _split_strict(rles: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def boxes_from_rle_column(rles, heights, widths) -> RunBoxes:
-    """Boxes of a column of RLE strings of masks with the given sizes."""
-    starts, lengths, counts = split_rle_column(rles)
-    return boxes_from_runs(starts, lengths, counts, heights, widths)
+    """Boxes of a column of RLE strings (nulls = empty masks) of masks with the given sizes.
+
+    One compiled pass over the text (:mod:`imax_hub._rle_native`); a column it does not recognise as
+    canonical goes through the strict NumPy path, which gives the same boxes or raises :class:`RLEError`.
+    """
+    from imax_hub._rle_native import boxes_kernel
+
+    if not isinstance(rles, (pa.Array, pa.ChunkedArray)):
+        rles = pa.array(rles, type=pa.string())
+    chunks = rles.chunks if isinstance(rles, pa.ChunkedArray) else [rles]
+    heights = np.ascontiguousarray(heights, dtype=np.int64)
+    widths = np.ascontiguousarray(widths, dtype=np.int64)
+    n = len(heights)
+    boxes = np.empty((n, 4), dtype=np.int64)
+    areas = np.empty(n, dtype=np.int64)
+    done = 0
+    for chunk in chunks:
+        if chunk.type not in (pa.string(), pa.large_string()):
+            raise TypeError(f"RLE column must hold strings, not {chunk.type}")
+        k = len(chunk)
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32 if chunk.type == pa.string() else np.int64)
+        offsets = offsets[chunk.offset : chunk.offset + k + 1]
+        data_buffer = chunk.buffers()[2]
+        data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        bad = boxes_kernel(data, offsets, valid, heights[done : done + k], widths[done : done + k],
+                           boxes[done : done + k], areas[done : done + k])
+        if bad >= 0:
+            starts, lengths, counts = split_rle_column(rles)
+            return boxes_from_runs(starts, lengths, counts, heights, widths)
+        done += k
+    if done != n:
+        raise ValueError(f"{done} RLE strings but {n} heights/widths")
+    return RunBoxes(boxes=boxes.astype(np.int32), areas=areas, empty=boxes[:, 0] < 0)
 
 
 def polygon_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:

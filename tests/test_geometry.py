@@ -86,3 +86,39 @@ def test_split_rle_column_counts():
     assert counts.tolist() == [2, 0, 1]
     assert starts.tolist() == [1, 5, 3]
     assert lengths.tolist() == [2, 1, 4]
+
+
+def _numpy_path(rles, heights, widths):
+    from imax_hub.geometry import boxes_from_runs
+
+    return boxes_from_runs(*split_rle_column(pa.array(rles)), np.array(heights), np.array(widths))
+
+
+def test_compiled_pass_matches_numpy_path_on_sliced_chunked_and_large_strings():
+    rng = np.random.default_rng(1)
+    rles, heights, widths = [], [], []
+    for _ in range(300):
+        h, w = int(rng.integers(5, 90)), int(rng.integers(5, 90))
+        mask = polygon_mask(_random_polygon(rng, h, w), h, w) if rng.random() < 0.9 else np.zeros((h, w), bool)
+        rles.append(encode_rle(mask))
+        heights.append(h)
+        widths.append(w)
+    expected = _numpy_path(rles, heights, widths)
+    whole = pa.array(rles)
+    variants = [
+        whole,
+        pa.chunked_array([whole.slice(0, 117), whole.slice(117)]),  # sliced chunks have non-zero offsets
+        pa.array(rles, type=pa.large_string()),
+    ]
+    for column in variants:
+        got = boxes_from_rle_column(column, heights, widths)
+        assert (got.boxes == expected.boxes).all()
+        assert (got.areas == expected.areas).all()
+        assert (got.empty == expected.empty).all()
+
+
+def test_non_canonical_but_valid_text_falls_back_to_the_same_boxes():
+    # surrounding whitespace is not what CheXmask writes; the strict path accepts it
+    got = boxes_from_rle_column(pa.array([" 6 2 20 1 ", "6 2 20 1"]), [5, 5], [4, 4])
+    assert (got.boxes[0] == got.boxes[1]).all()
+    assert tuple(got.boxes[1]) == (1, 1, 3, 4)
