@@ -122,6 +122,79 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def build(
+    physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Folder holding your PhysioNet downloads.")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (a Hub dataset repo layout).")] = Path("imax"),
+    config: Annotated[str, typer.Option(help="imax, dmax or all.")] = "all",
+    seed: Annotated[int, typer.Option(help="Seed for tie-breaks, splits, DMAX sampling and paraphrases.")] = 0,
+    split_by: Annotated[str, typer.Option(help="patient (no patient in both splits) or image (the paper's).")] = "patient",
+    target_images: Annotated[int, typer.Option(help="IMAX images to select (the paper: 47,600).")] = 47_600,
+    min_tasks: Annotated[int, typer.Option(help="Tasks an image needs to enter IMAX.")] = 3,
+    rca_threshold: Annotated[float, typer.Option(help="CheXmask masks need Dice RCA (Mean) above this.")] = 0.7,
+    structures_per_image: Annotated[int, typer.Option(help="REC/REG structures per image and task: 1 (paper) or 3.")] = 1,
+    embed_images: Annotated[bool, typer.Option("--embed-images", help="Store resized JPEG bytes (a portable copy).")] = False,
+    image_size: Annotated[int, typer.Option(help="Long side of embedded images in pixels.", min=32, max=4096)] = 512,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier build in --out.")] = False,
+    require: Annotated[str, typer.Option(help="available (skip tasks whose source is missing) or all (fail).")] = "available",
+    allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Build even if selected JPGs are absent.")] = False,
+) -> None:
+    """Build IMAX and DMAX from a PhysioNet tree into a dataset folder that `load_dataset` reads."""
+    from imax_hub.build import BuildOptions
+    from imax_hub.build import build as run_build
+
+    opts = BuildOptions(physionet_root=physionet_root, out=out, config=config, seed=seed, split_by=split_by,
+                        target_images=target_images, min_tasks=min_tasks, rca_threshold=rca_threshold,
+                        structures_per_image=structures_per_image, embed_images=embed_images, image_size=image_size,
+                        overwrite=overwrite, require=require, allow_missing_images=allow_missing_images)
+    with _progress() as progress:
+        result = run_build(opts, tick=_Ticker(progress))
+    for t in result.tasks_missing:
+        console.print(f"skipped task {t}: its source is missing (see `imax check {physionet_root}`)", style="yellow")
+    for t, n in result.manifest["selection"]["dmax_shortfall"].items():
+        console.print(f"DMAX {t}: {n:,} entries short of IMAX-train's count (not enough images outside IMAX)",
+                      style="yellow")
+    _print_stats(result.stats)
+    out.mkdir(exist_ok=True)
+    console.print(f"wrote {out} (fingerprint {result.manifest['fingerprint']}); "
+                  f"load it with load_dataset({str(out.name)!r}) from {out.resolve().parent}", highlight=False)
+
+
+def _print_stats(stats: dict) -> None:
+    from imax_hub.build.stats import table_rows
+
+    table = Table(title="IMAX / DMAX statistics")
+    for col in ("", "this build", "paper"):
+        table.add_column(col, justify="left" if not col else "right")
+    for row in table_rows(stats):
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+def stats(folder: Annotated[Path, typer.Argument(help="A dataset folder written by `imax build`.")]) -> None:
+    """Print a build's statistics beside the paper's figures."""
+    import json
+
+    path = folder / "stats" / "stats.json"
+    if not path.is_file():
+        raise ImaxError(f"{path} not found: is {folder} a folder written by `imax build`?")
+    _print_stats(json.loads(path.read_text()))
+
+
+@app.command()
+def relocate(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder written by `imax build`.")],
+    physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Where the PhysioNet tree is now.")],
+    allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Accept JPGs absent there.")] = False,
+) -> None:
+    """Point the image paths of a build at a PhysioNet tree that has moved."""
+    from imax_hub.build.relocate import relocate as run_relocate
+
+    n = run_relocate(folder, physionet_root, allow_missing_images=allow_missing_images)
+    out.print(f"rewrote {n:,} image paths in {folder} to point under {physionet_root}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,40 @@
+"""Multi-class entries from MIMIC-CXR-PE-Severity: the pulmonary-edema grade of a frontal image.
+
+Per image, the radiologists' consensus label beats the expert report reading, which beats the
+regex label; study-level labels (expert, regex) apply to all frontal images of the study.
+"""
+
+from __future__ import annotations
+
+from imax_hub.sources import read_pe_severity
+from imax_hub.sources.layout import PE_SEVERITY
+from imax_hub.sources.pe_severity import GRADES
+from imax_hub.tasks import CandidateList, TaskContext
+
+PRIORITY = ("consensus", "expert", "regex")
+
+
+def candidates(ctx: TaskContext):
+    """One entry per frontal image with an edema grade, from its most trusted label."""
+    labels = read_pe_severity(ctx.root).to_pylist()
+    frontal = ctx.frontal.select(["dicom_id", "study_id"]).to_pylist()
+    frontal_ids = {r["dicom_id"] for r in frontal}
+    by_study: dict[int, list[str]] = {}
+    for r in frontal:
+        by_study.setdefault(r["study_id"], []).append(r["dicom_id"])
+    best: dict[str, tuple[int, int, str]] = {}  # dicom_id -> (priority, grade, source)
+    for row in labels:
+        rank = PRIORITY.index(row["label_source"])
+        if row["dicom_id"] is not None:
+            images = [row["dicom_id"]] if row["dicom_id"] in frontal_ids else []
+        else:
+            images = by_study.get(row["study_id"], [])
+        for dicom_id in images:
+            if dicom_id not in best or rank < best[dicom_id][0]:
+                best[dicom_id] = (rank, int(row["edema_severity"]), row["label_source"])
+    out = CandidateList(f"{PE_SEVERITY.slug}/{PE_SEVERITY.version}")
+    for dicom_id in sorted(best):
+        _, grade, source = best[dicom_id]
+        out.add(dicom_id, "multiclass", "edema_severity", "edema", {},
+                {"grade": grade, "name": GRADES[grade], "label_source": source})
+    return out.table()

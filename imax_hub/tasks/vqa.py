@@ -1,0 +1,30 @@
+"""VQA entries from MIMIC-Ext-MIMIC-CXR-VQA, keeping semantic_type (the subtask) and content_type.
+
+Entries whose answer is the empty list are skipped and counted: there is no text to train on or to
+score, and rendering them as a word such as "none" would make the answer unparseable back to ``[]``.
+The dataset's own train/valid/test split is not used; IMAX/DMAX make their own (see ``imax_hub.build``).
+"""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+
+from imax_hub.sources import read_vqa
+from imax_hub.sources.layout import MIMIC_CXR_VQA
+from imax_hub.tasks import CandidateList, TaskContext
+
+
+def candidates(ctx: TaskContext):
+    """One entry per question about a frontal image."""
+    table = read_vqa(ctx.root)
+    table = table.filter(pc.is_in(table.column("dicom_id"), value_set=ctx.frontal_ids))
+    out = CandidateList(f"{MIMIC_CXR_VQA.slug}/{MIMIC_CXR_VQA.version}")
+    cols = [table.column(n).to_pylist() for n in ("dicom_id", "split", "idx", "question", "semantic_type",
+                                                   "content_type", "answer")]
+    for dicom_id, split, idx, question, semantic, content, answer in zip(*cols):
+        if not answer:
+            ctx.skipped["vqa: empty answer"] += 1
+            continue
+        out.add(dicom_id, "vqa", semantic, f"{split}-{idx}", {"question": question},
+                {"answer": list(answer), "semantic_type": semantic, "content_type": content})
+    return out.table()
