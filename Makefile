@@ -27,6 +27,10 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/physionet
 	$(BIN)/imax synth $(DEMO)/physionet --patients 200 --seed 0
 	$(BIN)/imax check $(DEMO)/physionet --verify-checksums
+	$(BIN)/imax build --physionet-root $(DEMO)/physionet --out $(DEMO)/imax --target-images 150 --overwrite
+	$(BIN)/imax stats $(DEMO)/imax
+	cd $(DEMO) && HF_HUB_OFFLINE=1 HF_DATASETS_CACHE=$(CURDIR)/$(DEMO)/.hf-cache \
+		$(CURDIR)/$(BIN)/python $(CURDIR)/dataset_scripts/load_example.py imax
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -14,7 +14,6 @@ import json
 import multiprocessing as mp
 import resource
 import statistics
-import sys
 import time
 
 

@@ -125,7 +125,7 @@ def check(
 @app.command()
 def build(
     physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Folder holding your PhysioNet downloads.")],
-    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (a Hub dataset repo layout).")] = Path("imax"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to write (a Hub dataset repo layout).")] = Path("imax"),
     config: Annotated[str, typer.Option(help="imax, dmax or all.")] = "all",
     seed: Annotated[int, typer.Option(help="Seed for tie-breaks, splits, DMAX sampling and paraphrases.")] = 0,
     split_by: Annotated[str, typer.Option(help="patient (no patient in both splits) or image (the paper's).")] = "patient",
@@ -143,7 +143,7 @@ def build(
     from imax_hub.build import BuildOptions
     from imax_hub.build import build as run_build
 
-    opts = BuildOptions(physionet_root=physionet_root, out=out, config=config, seed=seed, split_by=split_by,
+    opts = BuildOptions(physionet_root=physionet_root, out=out_dir, config=config, seed=seed, split_by=split_by,
                         target_images=target_images, min_tasks=min_tasks, rca_threshold=rca_threshold,
                         structures_per_image=structures_per_image, embed_images=embed_images, image_size=image_size,
                         overwrite=overwrite, require=require, allow_missing_images=allow_missing_images)
@@ -154,10 +154,14 @@ def build(
     for t, n in result.manifest["selection"]["dmax_shortfall"].items():
         console.print(f"DMAX {t}: {n:,} entries short of IMAX-train's count (not enough images outside IMAX)",
                       style="yellow")
-    _print_stats(result.stats)
-    out.mkdir(exist_ok=True)
-    console.print(f"wrote {out} (fingerprint {result.manifest['fingerprint']}); "
-                  f"load it with load_dataset({str(out.name)!r}) from {out.resolve().parent}", highlight=False)
+    s = result.stats
+    summary = [f"IMAX {s['imax']['images']:,} images / {s['imax']['entries']:,} entries "
+               f"(train {s['imax_train']['entries']:,}, test {s['imax_test']['entries']:,})"]
+    if "dmax_train" in s:
+        summary.append(f"DMAX train {s['dmax_train']['images']:,} images / {s['dmax_train']['entries']:,} entries")
+    out.print(f"wrote {out_dir} (fingerprint {result.manifest['fingerprint']}): " + "; ".join(summary), highlight=False)
+    out.print(f"load it with load_dataset({out_dir.name!r}) from {out_dir.resolve().parent}; "
+              f"`imax stats {out_dir}` compares it with the paper", highlight=False)
 
 
 def _print_stats(stats: dict) -> None:

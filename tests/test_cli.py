@@ -36,3 +36,17 @@ def test_check_partial_tree_names_what_to_download(tiny_tree, tmp_path):
 def test_module_and_console_script_agree():
     r = _imax("--version")
     assert r.returncode == 0 and r.stdout.strip() == __import__("imax_hub").__version__
+
+
+def test_build_then_stats_then_refuse_overwrite(tiny_tree, tmp_path):
+    out = tmp_path / "imax"
+    r = _imax("build", "--physionet-root", tiny_tree, "--out", out, "--target-images", "20")
+    assert r.returncode == 0, r.stderr
+    assert "IMAX 20 images" in r.stdout and "fingerprint" in r.stdout
+    r = _imax("stats", out)
+    assert r.returncode == 0 and "DMAX tasks per image" in r.stdout and "47,600" in r.stdout
+    r = _imax("build", "--physionet-root", tiny_tree, "--out", out)
+    assert r.returncode == 1 and "already exists; pass --overwrite" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _imax("stats", tmp_path)
+    assert r.returncode == 1 and "not found" in r.stderr
