@@ -199,6 +199,86 @@ def relocate(
     out.print(f"rewrote {n:,} image paths in {folder} to point under {physionet_root}")
 
 
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help='JSON Lines: {"id": row id, "prediction": model text} per test row.')],
+    dataset: Annotated[Path, typer.Option("--dataset", help="The build folder the predictions are for.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Results file (default: PREDICTIONS.scores.json).")] = None,
+    config: Annotated[str, typer.Option(help="Config whose test split was predicted.")] = "imax",
+) -> None:
+    """Score predictions with the paper's 16 metrics; writes a results file (numbers only, no text)."""
+    import json
+
+    from imax_hub.metrics.runs import score_file
+
+    doc = score_file(dataset, predictions, config=config)
+    target = out_file or predictions.with_suffix(".scores.json")
+    target.write_text(json.dumps(doc) + "\n")
+    table = Table(title=f"{doc['name']}: {doc['n_items']:,} test items")
+    for col in ("metric", "value", "signature"):
+        table.add_column(col)
+    for key, m in doc["metrics"].items():
+        table.add_row(m["label"], f"{m['value']:.2f}", m["signature"])
+    out.print(table)
+    failures = ", ".join(f"{t} {n:,}/{doc['items_per_task'][t]:,}" for t, n in doc["parse_failures"].items() if n)
+    out.print(f"unparsed outputs (scored as worst case): {failures or 'none'}")
+    out.print(f"wrote {target}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Results files from `imax score` (or prediction files with --dataset); the first is the baseline.")],
+    dataset: Annotated[Optional[Path], typer.Option("--dataset", help="Build folder, to score prediction files given here.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=10)] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for comparison.json and radar.png.")] = Path("comparison"),
+) -> None:
+    """Compare runs with the paper's Table 1/Table 2 rows: differences with 95% intervals, Δ, improved count."""
+    import json
+
+    from imax_hub.metrics.runs import check_comparable, compare as run_compare, load_results, radar_chart, score_file
+
+    if len(runs) < 2:
+        raise ImaxError("compare needs at least two runs: a baseline and a model")
+    docs = []
+    for path in runs:
+        if path.suffix == ".jsonl":
+            if dataset is None:
+                raise ImaxError(f"{path} is a prediction file: pass --dataset BUILD_FOLDER to score it")
+            docs.append(score_file(dataset, path))
+        else:
+            docs.append(load_results(path))
+    check_comparable(docs, [str(p) for p in runs])
+    result = run_compare(docs, n_boot=bootstrap, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
+    radar_chart(result, out_dir / "radar.png")
+
+    table = Table(title=f"Table 2 style: metrics (x100) vs baseline {result['baseline']}")
+    table.add_column("metric")
+    for run in result["runs"]:
+        table.add_column(run["name"], justify="right")
+    for m in result["metrics"]:
+        cells = []
+        for run in result["runs"]:
+            v = run["values"][m["key"]]
+            if "differences" in run:
+                d = run["differences"][m["key"]]
+                cells.append(f"{v:.2f} ({d['diff']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}])")
+            else:
+                cells.append(f"{v:.2f}")
+        table.add_row(m["label"] + (" ↓" if not m["higher_is_better"] else ""), *cells)
+    out.print(table)
+    t1 = Table(title="Table 1 style")
+    for col in ("run", "improved / total", "Δ (95% CI)"):
+        t1.add_column(col)
+    for run in result["runs"][1:]:
+        t1.add_row(run["name"], f"{run['improved']} / {run['metrics_counted']}",
+                   f"{run['delta']:+.2f}% [{run['delta_ci95'][0]:+.2f}, {run['delta_ci95'][1]:+.2f}]")
+    out.print(t1)
+    out.print(f"wrote {out_dir / 'comparison.json'} and {out_dir / 'radar.png'}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,217 @@
+"""Prediction files in, results files out, and the comparison of runs (Δ, improved count, bootstrap).
+
+A results file holds numbers only — metric values, signatures, per-item statistics indexed by the
+position of the item in the sorted test ids, and a hash of those ids — never ids, prompts, answers or
+predictions, so it can be shared without leaking credentialed text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from imax_hub import __version__
+from imax_hub.errors import ImaxError
+from imax_hub.metrics import METRICS, METRICS_BY_KEY, RESULTS_FORMAT, RunScores, reduce_metric, score
+
+
+def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]:
+    """Test rows (id, task, subtask, answer, target) of a built folder's config, sorted by id; and its fingerprint."""
+    import pyarrow.parquet as pq
+
+    from imax_hub.build.folder import config_layout
+
+    manifest_path = Path(folder) / "build_manifest.json"
+    if not manifest_path.is_file():
+        raise ImaxError(f"{manifest_path} not found: --dataset must be a folder written by `imax build`")
+    manifest = json.loads(manifest_path.read_text())
+    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
+    if config not in configs or "test" not in configs[config]["splits"]:
+        raise ImaxError(f"{folder} has no test split for config {config!r} (configs: {', '.join(configs)})")
+    rows = []
+    for pattern in configs[config]["splits"]["test"]["paths"]:
+        for path in sorted(Path(folder).glob(pattern + ".parquet" if not pattern.endswith(".parquet") else pattern)):
+            rows += pq.read_table(path, columns=["id", "task", "subtask", "answer", "target"]).to_pylist()
+    rows.sort(key=lambda r: r["id"])
+    return rows, manifest["fingerprint"]
+
+
+def read_predictions(path: Path) -> dict[str, str]:
+    """``{"id": ..., "prediction": ...}`` per line (JSON Lines)."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ImaxError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or "prediction" not in obj:
+                raise ImaxError(f'{path}, line {n}: expected {{"id": "<row id>", "prediction": "<model text>"}}')
+            if obj["id"] in out:
+                raise ImaxError(f"{path}, line {n}: a second prediction for id {obj['id']!r}")
+            pred = obj["prediction"]
+            out[obj["id"]] = pred if isinstance(pred, str) else ("" if pred is None else str(pred))
+    return out
+
+
+def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None = None) -> dict:
+    """A results document (numbers only; see the module docstring)."""
+    return {
+        "format": RESULTS_FORMAT,
+        "name": name,
+        "imax_hub_version": __version__,
+        "dataset_fingerprint": dataset_fingerprint,
+        "test_set_hash": scores.test_set_hash,
+        "n_items": len(scores.item_ids),
+        "items_per_task": scores.items_per_task,
+        "parse_failures": scores.parse_failures,
+        "metrics": {k: {"label": METRICS_BY_KEY[k].label, "value": m.value, "signature": m.signature,
+                        "higher_is_better": METRICS_BY_KEY[k].higher_is_better}
+                    for k, m in ((s.key, scores.metrics[s.key]) for s in METRICS if s.key in scores.metrics)},
+        "item_stats": {k: {"items": m.items.tolist(), "stats": m.stats.tolist()} for k, m in scores.metrics.items()},
+    }
+
+
+def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: str | None = None) -> dict:
+    rows, fingerprint = load_test_rows(folder, config)
+    return to_results(score(rows, read_predictions(predictions)), name=name or Path(predictions).stem,
+                      dataset_fingerprint=fingerprint)
+
+
+def load_results(path: Path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ImaxError(f"{path}: cannot read a results file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
+        raise ImaxError(f"{path}: not an imax results file (format {RESULTS_FORMAT}); make one with `imax score`")
+    return doc
+
+
+def relative_gain(key: str, baseline: float, model: float) -> float:
+    """(M_m - M_b) / M_b, sign flipped for lower-is-better metrics, so improvement is positive; nan if M_b = 0."""
+    if not baseline or math.isnan(baseline) or math.isnan(model):
+        return math.nan
+    gain = (model - baseline) / baseline
+    return gain if METRICS_BY_KEY[key].higher_is_better else -gain
+
+
+def delta(baseline: dict[str, float], model: dict[str, float]) -> tuple[float, int, int]:
+    """Eq. (1): Δ in % over the metrics both runs have; and (improved count, metrics counted)."""
+    gains = [relative_gain(k, baseline[k], model[k]) for k in baseline if k in model]
+    gains = [g for g in gains if not math.isnan(g)]
+    if not gains:
+        return math.nan, 0, 0
+    return 100 * float(np.mean(gains)), int(sum(g > 0 for g in gains)), len(gains)
+
+
+def check_comparable(docs: list[dict], paths: list[str]) -> None:
+    """Refuse runs scored on different test sets or with different metric signatures, saying what differs."""
+    ref, ref_path = docs[0], paths[0]
+    for doc, path in zip(docs[1:], paths[1:]):
+        if doc["test_set_hash"] != ref["test_set_hash"] or doc["n_items"] != ref["n_items"]:
+            raise ImaxError(f"{path} was scored on a different test set than {ref_path} "
+                            f"({doc['n_items']:,} items, hash {doc['test_set_hash']} vs {ref['n_items']:,} items, "
+                            f"hash {ref['test_set_hash']}); score both on the same build")
+        for key in sorted(set(ref["metrics"]) | set(doc["metrics"])):
+            a = ref["metrics"].get(key, {}).get("signature")
+            b = doc["metrics"].get(key, {}).get("signature")
+            if a != b:
+                raise ImaxError(f"metric {key} was computed differently: {ref_path} has {a!r}, {path} has {b!r}")
+
+
+def _weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    idx = rng.integers(0, n, size=(b, n))
+    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
+
+
+def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
+    """Each later run against the first (the baseline): values, differences with paired bootstrap 95%
+    intervals, Δ with its interval, and the improved count."""
+    base = docs[0]
+    n = base["n_items"]
+    keys = [m.key for m in METRICS if all(m.key in d["metrics"] for d in docs)]
+    stats = [{k: (np.array(d["item_stats"][k]["items"], dtype=np.int64),
+                  np.array(d["item_stats"][k]["stats"], dtype=np.float64)) for k in keys} for d in docs]
+    rng = np.random.default_rng(seed)
+    boot = [{k: [] for k in keys} for _ in docs]
+    meteor = None
+    if "report_meteor" in keys:
+        from imax_hub.metrics.text import Meteor
+
+        meteor = Meteor()
+    try:
+        done = 0
+        while done < n_boot:
+            b = min(chunk, n_boot - done)
+            w = _weights(rng, n, b)  # the same resamples for every run: a paired bootstrap
+            for r, run_stats in enumerate(stats):
+                for k in keys:
+                    items, s = run_stats[k]
+                    boot[r][k].append(reduce_metric(k, s, w[:, items], meteor=meteor))
+            done += b
+    finally:
+        if meteor is not None:
+            meteor.close()
+    boot = [{k: np.concatenate(v) for k, v in run.items()} for run in boot]
+    out = {"baseline": base["name"], "bootstrap": {"resamples": n_boot, "seed": seed, "interval": "percentile 95%"},
+           "metrics": [{"key": k, "label": METRICS_BY_KEY[k].label, "higher_is_better": METRICS_BY_KEY[k].higher_is_better,
+                        "signature": base["metrics"][k]["signature"]} for k in keys],
+           "runs": []}
+    base_values = {k: base["metrics"][k]["value"] for k in keys}
+    for r, doc in enumerate(docs):
+        values = {k: doc["metrics"][k]["value"] for k in keys}
+        entry = {"name": doc["name"], "values": values, "parse_failures": doc["parse_failures"]}
+        if r > 0:
+            diffs = {}
+            for k in keys:
+                d = boot[r][k] - boot[0][k]
+                lo, hi = np.nanpercentile(d, [2.5, 97.5]) if np.isfinite(d).any() else (math.nan, math.nan)
+                diffs[k] = {"diff": values[k] - base_values[k], "ci95": [float(lo), float(hi)],
+                            "relative_gain": relative_gain(k, base_values[k], values[k])}
+            dl, improved, counted = delta(base_values, values)
+            boot_delta = np.array([delta({k: boot[0][k][i] for k in keys}, {k: boot[r][k][i] for k in keys})[0]
+                                   for i in range(n_boot)])
+            lo, hi = np.nanpercentile(boot_delta, [2.5, 97.5]) if np.isfinite(boot_delta).any() else (math.nan, math.nan)
+            entry.update({"differences": diffs, "delta": dl, "delta_ci95": [float(lo), float(hi)],
+                          "improved": improved, "metrics_counted": counted})
+        out["runs"].append(entry)
+    return out
+
+
+def radar_chart(result: dict, path: Path) -> None:
+    """Figure-3-style radar: each run's value relative to the baseline per metric (inverted for errors)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = result["metrics"]
+    labels = [m["label"] for m in metrics]
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
+    fig = plt.figure(figsize=(7, 7))
+    ax = fig.add_subplot(111, polar=True)
+    base = result["runs"][0]["values"]
+    for run in result["runs"]:
+        ratios = []
+        for m in metrics:
+            b, v = base[m["key"]], run["values"][m["key"]]
+            ratio = (v / b if m["higher_is_better"] else b / v) if b and v else 0.0
+            ratios.append(ratio)
+        ax.plot(angles + angles[:1], ratios + ratios[:1], label=run["name"])
+        ax.fill(angles + angles[:1], ratios + ratios[:1], alpha=0.1)
+        if run is not result["runs"][0]:
+            for a, rt, m in zip(angles, ratios, metrics):
+                ax.annotate(f"{run['values'][m['key']]:.2f}", (a, rt), fontsize=7)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_title(f"relative to {result['baseline']} (1 = baseline; outward = better)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)

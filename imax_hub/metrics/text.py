@@ -1,0 +1,160 @@
+"""Report-generation metrics at paper parity: BLEU-1 and METEOR 1.5 on PTB-tokenised text (pycocoevalcap's
+Stanford PTBTokenizer and METEOR jar, as Uni-Med used them) and ROUGE-1 F from the ``rouge`` package.
+
+BLEU-1 is computed from per-report sufficient statistics with pycocoevalcap's own corpus formula
+(``tests/test_metrics.py`` proves the identity to 1e-9), so bootstrap resamples need no re-tokenising.
+METEOR is corpus-level: each report's statistics line from the jar is kept and resamples are re-scored
+by the jar's own aggregation (``EVAL``), never by nltk's different METEOR.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from imax_hub.errors import ImaxError
+from imax_hub.metrics.normalize import normalize_answer
+
+_TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap BleuScorer's guards
+PTB_PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+
+
+def _pycoco_dir() -> Path:
+    import pycocoevalcap.meteor.meteor as pycoco_meteor  # the packages have no __init__ (no __file__)
+
+    return Path(pycoco_meteor.__file__).resolve().parent.parent
+
+
+def require_java() -> str:
+    """Path of ``java``, or a clear error: METEOR 1.5 and the PTB tokenizer are Java programs."""
+    java = shutil.which("java")
+    if java is None:
+        raise ImaxError("report metrics need Java (JRE 8 or newer) on PATH: METEOR 1.5 and the Stanford PTB "
+                        "tokenizer are the jars pycocoevalcap ships. Install one (e.g. `apt install default-jre`); "
+                        "imax never silently substitutes nltk's METEOR, whose scores differ.")
+    return java
+
+
+def ptb_tokenize(texts: list[str]) -> list[str]:
+    """pycocoevalcap's PTBTokenizer (lower-cased, punctuation tokens removed), one call for all texts."""
+    java = require_java()
+    jar = _pycoco_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
+    # the tokenizer reads one sentence per line: newlines inside a text would shift every later line
+    lines = "\n".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as fh:
+        fh.write(lines.encode())
+        path = fh.name
+    try:
+        proc = subprocess.run([java, "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines",
+                               "-lowerCase", path], capture_output=True, check=False)
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        raise ImaxError(f"the PTB tokenizer failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    out = proc.stdout.decode().split("\n")
+    tokens = [" ".join(w for w in line.rstrip().split(" ") if w not in PTB_PUNCTUATION) for line in out[: len(texts)]]
+    tokens += [""] * (len(texts) - len(tokens))  # trailing empty texts produce no output lines
+    return tokens
+
+
+def bleu1_stats(hypotheses: list[str], references: list[str]) -> np.ndarray:
+    """Per-pair (testlen, reflen, guess, correct) of unigram BLEU on whitespace tokens (one reference each)."""
+    stats = np.zeros((len(hypotheses), 4), dtype=np.float64)
+    for i, (hyp, ref) in enumerate(zip(hypotheses, references)):
+        h, r = hyp.split(), ref.split()
+        rc = Counter(r)
+        correct = sum(min(c, rc.get(w, 0)) for w, c in Counter(h).items())
+        stats[i] = (len(h), len(r), len(h), correct)
+    return stats
+
+
+def corpus_bleu1(stats: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """pycocoevalcap's corpus BLEU-1 ("closest" reference length; one reference per item) from summed stats."""
+    total = stats.sum(axis=0) if weights is None else weights @ stats
+    testlen, reflen, guess, correct = total
+    bleu = (correct + _TINY) / (guess + _SMALL)
+    ratio = (testlen + _TINY) / (reflen + _SMALL)
+    if ratio < 1:
+        bleu *= math.exp(1 - 1 / ratio)
+    return float(bleu)
+
+
+def rouge1_f(hypotheses: list[str], references: list[str]) -> np.ndarray:
+    """Per-pair ROUGE-1 F of the ``rouge`` package on normalised text; 0 where either side is empty."""
+    from rouge import Rouge
+
+    scorer = Rouge(metrics=["rouge-1"], stats=["f"])
+    out = np.zeros(len(hypotheses))
+    for i, (h, r) in enumerate(zip(hypotheses, references)):
+        h, r = normalize_answer(h), normalize_answer(r)
+        # the package raises on an empty side (after its own sentence split on "."); that is a zero, not a skip
+        if h.replace(".", "").strip() and r.replace(".", "").strip():
+            out[i] = scorer.get_scores(h, r)[0]["rouge-1"]["f"]
+    return out
+
+
+class Meteor:
+    """METEOR 1.5 through pycocoevalcap's jar and command line, keeping per-item statistics."""
+
+    def __init__(self):
+        java = require_java()
+        folder = _pycoco_dir() / "meteor"
+        self.proc = subprocess.Popen([java, "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+                                     cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def _ask(self, line: str) -> str:
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().decode().strip()
+
+    def stats(self, hypotheses: list[str], references: list[str]) -> list[str]:
+        """One statistics line per pair (the jar's SCORE output), as pycocoevalcap's ``_stat`` asks for it."""
+        out = []
+        for h, r in zip(hypotheses, references):
+            h = h.replace("|||", "").replace("  ", " ")
+            out.append(self._ask(f"SCORE ||| {r} ||| {h}"))
+        return out
+
+    def corpus(self, stats: list[str], counts: np.ndarray | None = None) -> float:
+        """The jar's corpus score of the given statistics (each repeated ``counts[i]`` times)."""
+        if counts is None:
+            chosen = stats
+        else:
+            chosen = [s for s, c in zip(stats, counts) for _ in range(int(c))]
+        if not chosen:
+            return float("nan")
+        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(chosen) + "\n").encode())
+        self.proc.stdin.flush()
+        for _ in chosen:  # per-item scores first, then the corpus score
+            self.proc.stdout.readline()
+        return float(self.proc.stdout.readline().strip())
+
+    def aggregate(self, sums: np.ndarray) -> list[float]:
+        """Corpus scores of summed statistics rows, in one EVAL: the jar's aggregation is a sum of the
+        per-item statistics, so a weighted sum stands for a resample with repeats (tested)."""
+        lines = [" ".join(repr(float(v)) for v in row) for row in sums]
+        if not lines:
+            return []
+        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(lines) + "\n").encode())
+        self.proc.stdin.flush()
+        values = [float(self.proc.stdout.readline().strip()) for _ in lines]
+        self.proc.stdout.readline()  # the corpus score of all rows together: not wanted
+        return values
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.kill()
+            self.proc.wait()
+
+
+def versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in ("pycocoevalcap", "rouge", "nltk")}
