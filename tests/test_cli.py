@@ -50,3 +50,37 @@ def test_build_then_stats_then_refuse_overwrite(tiny_tree, tmp_path):
     assert "Traceback" not in r.stderr
     r = _imax("stats", tmp_path)
     assert r.returncode == 1 and "not found" in r.stderr
+
+
+def test_score_then_compare_two_prediction_files(tiny_tree, tmp_path):
+    import json
+    import random
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "imax"
+    assert _imax("build", "--physionet-root", tiny_tree, "--out", out, "--target-images", "20",
+                 "--config", "imax").returncode == 0
+    rows = [r for f in sorted(out.glob("data/*/test-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rng = random.Random(0)
+    files = []
+    for name, p_wrong in (("baseline", 0.7), ("model", 0.2)):
+        path = tmp_path / f"{name}.jsonl"
+        with open(path, "w") as fh:
+            for r in rows:
+                fh.write(json.dumps({"id": r["id"], "prediction": "no idea" if rng.random() < p_wrong else r["answer"]}) + "\n")
+        files.append(path)
+    r = _imax("score", files[1], "--dataset", out)
+    assert r.returncode == 0, r.stderr
+    assert "unparsed outputs" in r.stdout and (tmp_path / "model.scores.json").is_file()
+    r = _imax("compare", files[0], tmp_path / "model.scores.json", "--dataset", out, "--bootstrap", "50",
+              "--out", tmp_path / "cmp")
+    assert r.returncode == 0, r.stderr
+    assert "Table 1 style" in r.stdout and "/ 16" in r.stdout and "Δ" in r.stdout
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert result["runs"][1]["improved"] >= 12 and result["runs"][1]["delta"] > 0
+    assert (tmp_path / "cmp" / "radar.png").stat().st_size > 10_000
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    r = _imax("score", bad, "--dataset", out)
+    assert r.returncode == 1 and "bad.jsonl, line 1" in r.stderr
