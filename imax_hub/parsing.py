@@ -34,10 +34,12 @@ def parse_label_vector(text: str, n: int = 10) -> list[int] | None:
 
 
 def parse_grade(text: str) -> int | None:
-    """An edema grade named in the text (the longest matching grade name wins)."""
-    low = " ".join(text[:10_000].lower().split())
-    for grade in sorted(range(len(GRADES)), key=lambda g: -len(GRADES[g])):
-        if low == GRADES[grade]:
+    """The edema grade whose name the text is, after VQA normalisation (case, punctuation, articles)."""
+    from imax_hub.metrics.normalize import normalize_answer
+
+    norm = normalize_answer(text[:10_000])
+    for grade, name in enumerate(GRADES):
+        if norm == normalize_answer(name):  # "none" normalises to "0" like any number word
             return grade
     return None
 

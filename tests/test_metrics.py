@@ -316,3 +316,16 @@ def test_compare_refuses_runs_that_are_not_comparable():
     c["metrics"]["reg_acc"]["signature"] = "acc|other"
     with pytest.raises(ImaxError, match="metric reg_acc was computed differently"):
         check_comparable([a, c], ["a.json", "c.json"])
+
+
+def test_accuracy_and_vqa_bleu1_golden():
+    stats, parsed = families.multiclass(["Interstitial edema.", "edema", "none"],
+                                        [{"grade": 2}, {"grade": 2}, {"grade": 3}])
+    assert stats[:, 0].tolist() == [1.0, 0.0, 0.0] and parsed.tolist() == [True, False, True]
+    stats, parsed = families.reg(["The left lung", "lung", "right lung"],
+                                 [{"structure": "left lung"}, {"structure": "left lung"}, {"structure": "heart"}])
+    assert stats[:, 0].tolist() == [1.0, 0.0, 0.0] and parsed.tolist() == [True, False, True]
+    # "left lung" vs gold "left lung, right lung" -> "left lung right lung": 2 of 2 unigrams match,
+    # brevity penalty exp(1 - 4/2)
+    stats, _ = families.vqa_bleu1(["left lung"], ["left lung, right lung"])
+    assert stats[0, 0] == pytest.approx(math.exp(-1))
