@@ -1,0 +1,325 @@
+"""``imax build``: sources -> task entries -> IMAX/DMAX selection -> rendered rows -> dataset folder.
+
+The build writes into a hidden sibling folder and renames it into place only when everything has
+succeeded, so a failed or interrupted build leaves any previous output untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from imax_hub import __version__
+from imax_hub.errors import ImaxError
+from imax_hub.sources import layout
+
+Tick = Callable[[str, int, int], None]
+
+# Which candidate module covers which tasks, and the project it needs besides MIMIC-CXR-JPG.
+TASK_SOURCES = (
+    ("calculation", ("calculation",), layout.CXR_CARDIOMEGALY),
+    ("report", ("report",), layout.MIMIC_CXR_REPORTS),
+    ("multiclass", ("multiclass",), layout.PE_SEVERITY),
+    ("multilabel", ("multilabel",), layout.CXR_LT),
+    ("grounding", ("rec", "reg"), layout.CHEXMASK),
+    ("vqa", ("vqa",), layout.MIMIC_CXR_VQA),
+)
+
+# The files each project's reader uses (relative to the project's data folder), for the manifest.
+INPUT_FILES = {
+    "mimic_cxr_jpg": ("mimic-cxr-2.0.0-metadata.csv.gz",),
+    "mimic_cxr_reports": ("mimic-cxr-reports.zip",),
+    "cxr_cardiomegaly": ("CTRs.csv", "CPARs.csv"),
+    "pe_severity": ("regex_report_edema_severity.csv", "expert_report_edema_severity.csv",
+                    "consensus_image_edema_severity.csv"),
+    "cxr_lt": ("train_labeled.csv", "development_labeled_task1.csv", "test_labeled_task1.csv"),
+    "chexmask": ("OriginalResolution/MIMIC-CXR-JPG.csv",),
+    "mimic_cxr_vqa": ("train.json", "valid.json", "test.json"),
+}
+
+
+@dataclass
+class BuildOptions:
+    """Everything that determines a build (recorded in the manifest)."""
+
+    physionet_root: Path
+    out: Path
+    config: str = "all"  # imax | dmax | all
+    seed: int = 0
+    split_by: str = "patient"  # patient | image (image reproduces the paper)
+    target_images: int = 47_600
+    min_tasks: int = 3
+    rca_threshold: float = 0.7
+    structures_per_image: int = 1
+    embed_images: bool = False
+    image_size: int = 512
+    overwrite: bool = False
+    require: str = "available"  # available | all
+    allow_missing_images: bool = False
+
+    def check(self) -> None:
+        if self.config not in ("imax", "dmax", "all"):
+            raise ImaxError(f"--config must be imax, dmax or all, not {self.config!r}")
+        if self.split_by not in ("patient", "image"):
+            raise ImaxError(f"--split-by must be patient or image, not {self.split_by!r}")
+        if self.require not in ("available", "all"):
+            raise ImaxError(f"--require must be available or all, not {self.require!r}")
+        if not 1 <= self.min_tasks <= len(layout.TASKS):
+            raise ImaxError(f"--min-tasks must be between 1 and {len(layout.TASKS)}, not {self.min_tasks}")
+        if self.target_images < 1:
+            raise ImaxError("--target-images must be at least 1")
+        if self.structures_per_image not in (1, 3):
+            raise ImaxError("--structures-per-image must be 1 or 3")
+        if not 0 <= self.rca_threshold < 1:
+            raise ImaxError("--rca-threshold must be in [0, 1)")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: dict
+    stats: dict
+    tasks_missing: list[str] = field(default_factory=list)
+
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def check_output(opts: BuildOptions) -> None:
+    """Refuse to overwrite anything that is not an earlier build, or anything without --overwrite."""
+    out = opts.out
+    if out.exists():
+        if not out.is_dir() or any(out.iterdir()):
+            if not opts.overwrite:
+                raise ImaxError(f"{out} already exists; pass --overwrite to replace it")
+            if not (out / "build_manifest.json").is_file():
+                raise ImaxError(f"{out} exists and is not an imax build (no build_manifest.json); "
+                                "refusing to replace it, even with --overwrite")
+
+
+def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
+    from imax_hub.build.folder import sha256_file
+
+    records = []
+    for project in used:
+        folder = project.locate(root)
+        names = list(INPUT_FILES[project.key])
+        if project is layout.MIMIC_CXR_REPORTS and not (folder / names[0]).exists():
+            names = []  # the folder form: thousands of small files, summarised below
+            files = sorted((folder / "files").rglob("*.txt"))
+            h = hashlib.sha256()
+            size = 0
+            for f in files:
+                h.update(str(f.relative_to(folder)).encode() + b"\0" + f.read_bytes())
+                size += f.stat().st_size
+            records.append({"project": project.slug, "version": project.version, "path": "files/**/*.txt",
+                            "files": len(files), "bytes": size, "sha256": h.hexdigest()})
+        for name in names:
+            path = folder / name
+            records.append({"project": project.slug, "version": project.version,
+                            "path": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
+                            "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    return records
+
+
+def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -> BuildResult:
+    """Run a whole build (see the module docstring); raises :class:`ImaxError` on user errors."""
+    from imax_hub import tasks as task_pkg
+    from imax_hub.build import folder as folder_mod
+    from imax_hub.build import rows as rows_mod
+    from imax_hub.build import selection, stats as stats_mod
+    from imax_hub.sources import mimic_cxr_jpg
+    from imax_hub.tasks import calculation, grounding, multiclass, multilabel, report, vqa
+    from imax_hub.tasks.templates import load_template
+
+    opts.check()
+    check_output(opts)
+    root = Path(opts.physionet_root)
+    if not root.is_dir():
+        raise ImaxError(f"PhysioNet root {root} is not a folder")
+    layout.require(layout.MIMIC_CXR_JPG, root)
+    builders = {"calculation": calculation, "report": report, "multiclass": multiclass,
+                "multilabel": multilabel, "grounding": grounding, "vqa": vqa}
+    available, missing = [], []
+    for name, tasks, project in TASK_SOURCES:
+        (available if project.locate(root) is not None else missing).append((name, tasks, project))
+    if missing and opts.require == "all":
+        names = "; ".join(f"{p.title} ({', '.join(t)}): {p.files_url}" for _, t, p in missing)
+        raise ImaxError(f"--require all: missing sources: {names}")
+    if not available:
+        raise ImaxError(f"no task source found under {root}; run `imax check {root}` to see what is missing")
+
+    used_projects = [layout.MIMIC_CXR_JPG] + [p for _, _, p in available]
+    pool = ThreadPoolExecutor(max_workers=1)  # hashing releases the GIL: it overlaps with reading
+    hashing = pool.submit(_hash_inputs, root, used_projects)
+    try:
+        tick("read metadata", 0, 1)
+        meta = mimic_cxr_jpg.read_metadata(root)
+        frontal = meta.filter(meta.column("frontal")).select(
+            ["dicom_id", "subject_id", "study_id", "image_path", "rows", "columns"])
+        tick("read metadata", 1, 1)
+        ctx = task_pkg.TaskContext(root=str(root), frontal=frontal, seed=opts.seed, rca_threshold=opts.rca_threshold,
+                                   structures_per_image=opts.structures_per_image)
+        tables = []
+        for i, (name, _, _) in enumerate(available):
+            tick("read sources", i, len(available))
+            tables.append(builders[name].candidates(ctx))
+        tick("read sources", len(available), len(available))
+        candidates = pa.concat_tables(tables)
+        order = pc.sort_indices(candidates, [("dicom_id", "ascending"), ("task", "ascending"), ("key", "ascending")])
+        candidates = candidates.take(order)
+
+        tick("select", 0, 1)
+        subject_of = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("subject_id").to_pylist()))
+        sel = selection.select(candidates, subject_of, target_images=opts.target_images, min_tasks=opts.min_tasks,
+                               split_by=opts.split_by, seed=opts.seed)
+        tick("select", 1, 1)
+        if len(sel.imax_train) + len(sel.imax_test) == 0:
+            raise ImaxError(f"no image has at least --min-tasks {opts.min_tasks} tasks "
+                            f"({len(available)} task sources found); lower --min-tasks or add the missing sources")
+
+        jpg_root = mimic_cxr_jpg.jpg_root(root)
+        parts = {"imax_train": sel.imax_train, "imax_test": sel.imax_test}
+        if opts.config in ("dmax", "all"):
+            parts["dmax_train"] = sel.dmax_train
+        wanted_ids = set()
+        for rows in parts.values():
+            wanted_ids.update(candidates.column("dicom_id").take(pa.array(rows)).to_pylist())
+        _check_images(jpg_root, frontal, wanted_ids, opts.allow_missing_images, tick)
+        embedded = _embed(jpg_root, frontal, wanted_ids, opts.image_size, tick) if opts.embed_images else None
+
+        outputs = {}
+        for k, (name, rows) in enumerate(parts.items()):
+            tick("render", k, len(parts))
+            outputs[name] = rows_mod.output_rows(candidates.take(pa.array(rows)), frontal, jpg_root, opts.seed, embedded)
+        tick("render", len(parts), len(parts))
+
+        tmp = opts.out.parent / f".{opts.out.name}.building-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            shards = []
+            jobs = []
+            for t in layout.TASKS:
+                if opts.config in ("imax", "all"):
+                    jobs += [(f"{t}", "train", "imax_train", t), (f"{t}", "test", "imax_test", t)]
+                if opts.config in ("dmax", "all"):
+                    jobs.append((f"dmax-{t}", "train", "dmax_train", t))
+                    if opts.config == "dmax":
+                        jobs.append((f"dmax-{t}", "test", "imax_test", t))
+            for j, (data_dir, split, part, t) in enumerate(jobs):
+                tick("write shards", j, len(jobs))
+                table = outputs[part]
+                table = table.filter(pc.equal(table.column("task"), t))
+                shards += folder_mod.write_split(table, tmp, data_dir, split, embedded is not None)
+            tick("write shards", len(jobs), len(jobs))
+
+            tick("stats", 0, 1)
+            imax_all = pa.concat_tables([outputs["imax_train"], outputs["imax_test"]])
+            stat_parts = {"imax": imax_all, "imax_train": outputs["imax_train"], "imax_test": outputs["imax_test"]}
+            if "dmax_train" in outputs:
+                stat_parts["dmax_train"] = outputs["dmax_train"]
+            stats = stats_mod.build_stats(stat_parts)
+            stats_mod.write_stats(stats, tmp / "stats")
+            tick("stats", 1, 1)
+
+            tick("hash inputs", 0, 1)
+            inputs = hashing.result()
+            tick("hash inputs", 1, 1)
+            tasks_built = [t for _, ts, _ in available for t in ts]
+            tasks_missing = [t for _, ts, _ in missing for t in ts]
+            skipped = dict(sorted(ctx.skipped.items()))
+            manifest = {
+                "imax_hub_version": __version__,
+                "command": command or _command_line(opts),
+                "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()
+                            if k not in ("out", "overwrite")},
+                "physionet_root": str(root.resolve()),
+                "jpg_root": str(jpg_root.resolve()),
+                "out_name": opts.out.name,
+                "configs_built": ["imax", "dmax"] if opts.config == "all" else [opts.config],
+                "tasks_built": tasks_built,
+                "tasks_missing": tasks_missing,
+                "inputs": inputs,
+                "images": {"referenced": len(wanted_ids), "embedded": embedded is not None,
+                           "image_size": opts.image_size if embedded is not None else None},
+                "templates": {t: {"version": load_template(t).version, "sha256": load_template(t).sha256,
+                                  "variants": load_template(t).n_variants} for t in tasks_built},
+                "selection": {"eligible_images": sel.eligible_images, "test_patients": int(len(sel.test_patients)),
+                              "dmax_shortfall": sel.dmax_shortfall},
+                "skipped": skipped,
+                "shards": shards,
+                "fingerprint": folder_mod.fingerprint(shards),
+            }
+            (tmp / "build_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            folder_mod.write_card(tmp, manifest, stats)
+            _replace(tmp, opts.out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing)
+
+
+def _command_line(opts: BuildOptions) -> str:
+    d = BuildOptions(physionet_root=opts.physionet_root, out=opts.out)
+    parts = [f"imax build --physionet-root {opts.physionet_root} --out {opts.out.name}"]
+    for k, v in asdict(opts).items():
+        if k in ("physionet_root", "out", "overwrite") or v == getattr(d, k):
+            continue
+        flag = "--" + k.replace("_", "-")
+        parts.append(flag if v is True else f"{flag} {v}")
+    return " ".join(parts)
+
+
+def _check_images(jpg_root: Path, frontal: pa.Table, ids: set[str], allow_missing: bool, tick: Tick) -> None:
+    tick("check images", 0, 1)
+    rel = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("image_path").to_pylist()))
+    missing = [rel[d] for d in sorted(ids) if not (jpg_root / rel[d]).is_file()]
+    tick("check images", 1, 1)
+    if missing and not allow_missing:
+        raise ImaxError(f"{len(missing):,} of {len(ids):,} selected images are missing under {jpg_root}, "
+                        f"e.g. {missing[0]}; download them, or pass --allow-missing-images to build anyway")
+
+
+def _embed(jpg_root: Path, frontal: pa.Table, ids: set[str], size: int, tick: Tick) -> dict[str, bytes]:
+    from imax_hub.build.rows import encode_image
+
+    rel = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("image_path").to_pylist()))
+    out = {}
+    ordered = sorted(ids)
+    for i, d in enumerate(ordered):
+        if i % 256 == 0:
+            tick("embed images", i, len(ordered))
+        path = jpg_root / rel[d]
+        try:
+            out[d] = encode_image(path, size)
+        except (OSError, ValueError) as exc:
+            raise ImaxError(f"{path}: cannot read the image to embed it ({exc})") from None
+    tick("embed images", len(ordered), len(ordered))
+    return out
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Swap the finished build into place; the old one is removed only once the new one is there."""
+    old = out.parent / f".{out.name}.previous-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        if old.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

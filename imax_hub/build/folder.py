@@ -1,0 +1,193 @@
+"""The output folder as a Hub dataset repo: Parquet shards, README card with YAML configs, manifest, eval.yaml.
+
+Layout: ``data/<task>/<split>-NNNNN-of-NNNNN.parquet`` (IMAX, one folder per task),
+``data/dmax-<task>/train-…`` (DMAX); the ``imax`` and ``dmax`` configs are the unions of their task
+folders, so no row is stored twice, and DMAX's test split *is* IMAX's test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from imax_hub.build.rows import ROW_SCHEMA
+from imax_hub.sources.layout import TASKS
+
+MAX_SHARD_BYTES = 500 * 2**20  # datasets' push_to_hub default
+PRETTY_NAME = "IMAX and DMAX (local rebuild)"
+LICENSE_LINK = "https://physionet.org/content/mimic-cxr-jpg/view-license/2.1.0/"
+CITATION = """@article{zhu2025imax,
+  title   = {Enhancing Multi-task Learning Capability of Medical Generalist Foundation Model via Image-centric Multi-annotation Data},
+  author  = {Xun Zhu and Fanbin Mo and Zheng Zhang and Jiaxi Wang and Yiming Shi and Ming Wu and Chuang Zhang and Miao Li and Ji Wu},
+  journal = {arXiv preprint arXiv:2504.09967},
+  year    = {2025}
+}"""
+
+
+def features():
+    """The ``datasets`` features of a row (``image`` is an Image feature)."""
+    import datasets
+
+    feats = datasets.Features.from_arrow_schema(ROW_SCHEMA)
+    feats["image"] = datasets.Image()
+    return feats
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedded: bool) -> list[dict]:
+    """Write one split as ``data/<data_dir>/<split>-NNNNN-of-NNNNN.parquet``; return the shard records."""
+    if table.num_rows == 0:
+        return []
+    schema = ROW_SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": features().to_dict()}})})
+    table = table.replace_schema_metadata(schema.metadata)
+    n_shards = max(1, math.ceil(table.nbytes / MAX_SHARD_BYTES))
+    per_shard = math.ceil(table.num_rows / n_shards)
+    records = []
+    (folder / "data" / data_dir).mkdir(parents=True, exist_ok=True)
+    for i in range(n_shards):
+        part = table.slice(i * per_shard, per_shard)
+        rel = f"data/{data_dir}/{split}-{i:05d}-of-{n_shards:05d}.parquet"
+        # small row groups for embedded images keep random access and the Hub viewer responsive
+        pq.write_table(part, folder / rel, compression="zstd", row_group_size=100 if embedded else 10_000)
+        records.append({"path": rel, "config_dir": data_dir, "split": split, "rows": part.num_rows,
+                        "arrow_bytes": part.nbytes, "bytes": (folder / rel).stat().st_size,
+                        "sha256": sha256_file(folder / rel)})
+    return records
+
+
+def config_layout(shards: list[dict]) -> list[dict]:
+    """The card's configs: ``imax`` (default), ``dmax`` and one per task for both, from the shards written."""
+    have: dict[tuple[str, str], dict] = {}
+    for s in shards:
+        entry = have.setdefault((s["config_dir"], s["split"]), {"rows": 0, "arrow_bytes": 0})
+        entry["rows"] += s["rows"]
+        entry["arrow_bytes"] += s["arrow_bytes"]
+
+    def test_dir(task: str) -> str | None:
+        for d in (task, f"dmax-{task}"):
+            if (d, "test") in have:
+                return d
+        return None
+
+    configs = []
+
+    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False) -> None:
+        splits = {}
+        for split, dirs in parts.items():
+            dirs = [d for d in dirs if d and (d, split) in have]
+            if dirs:
+                splits[split] = {"paths": [f"data/{d}/{split}-*" for d in dirs],
+                                 "rows": sum(have[(d, split)]["rows"] for d in dirs),
+                                 "arrow_bytes": sum(have[(d, split)]["arrow_bytes"] for d in dirs)}
+        if splits:
+            configs.append({"name": name, "what": what, "default": default, "splits": splits})
+
+    imax_tasks = [t for t in TASKS if (t, "train") in have or (t, "test") in have]
+    dmax_tasks = [t for t in TASKS if (f"dmax-{t}", "train") in have]
+    if imax_tasks:
+        add("imax", "IMAX: all tasks, image-centric", {"train": imax_tasks, "test": imax_tasks}, default=True)
+    if dmax_tasks:
+        add("dmax", "DMAX: all tasks, decentralised (test = IMAX test)",
+            {"train": [f"dmax-{t}" for t in dmax_tasks], "test": [test_dir(t) for t in dmax_tasks]},
+            default=not imax_tasks)
+    for t in imax_tasks:
+        add(t, f"IMAX, {t} only", {"train": [t], "test": [t]})
+    for t in dmax_tasks:
+        add(f"dmax-{t}", f"DMAX, {t} only", {"train": [f"dmax-{t}"], "test": [test_dir(t)]})
+    return configs
+
+
+def card_yaml(configs: list[dict], fingerprint: str) -> str:
+    """YAML front matter: licence, gating, configs and dataset_info with real sizes."""
+    import datasets
+    import yaml
+
+    feats = features()
+    infos = []
+    for c in configs:
+        info = datasets.DatasetInfo(
+            features=feats,
+            # the fingerprint in the info makes a rebuilt folder a different dataset to the datasets cache
+            description=f"imax-hub build {fingerprint}",
+            splits=datasets.SplitDict({s: datasets.SplitInfo(name=s, num_bytes=v["arrow_bytes"], num_examples=v["rows"])
+                                       for s, v in c["splits"].items()}),
+            dataset_size=sum(v["arrow_bytes"] for v in c["splits"].values()),
+        )
+        d = {"config_name": c["name"], **info._to_yaml_dict(), "description": info.description}
+        infos.append(d)
+    total = max((sum(v["rows"] for v in c["splits"].values()) for c in configs), default=0)
+    size = ("n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000
+            else "100K<n<1M" if total < 1_000_000 else "1M<n<10M")
+    front = {
+        "pretty_name": PRETTY_NAME,
+        "license": "other",
+        "license_name": "physionet-credentialed-health-data-1.5.0",
+        "license_link": LICENSE_LINK,
+        "task_categories": ["image-text-to-text", "visual-question-answering"],
+        "language": ["en"],
+        "tags": ["medical", "chest-xray", "mimic-cxr", "multi-task", "imax"],
+        "size_categories": [size],
+        "extra_gated_heading": "Credentialed PhysioNet data",
+        "extra_gated_prompt": ("This dataset is derived from credentialed PhysioNet projects (MIMIC-CXR-JPG, MIMIC-CXR, "
+                               "MIMIC-CXR-PE-Severity, CXR-LT 2024, MIMIC-Ext-MIMIC-CXR-VQA). Request access only if you "
+                               "are a credentialed PhysioNet user who has signed their data use agreements."),
+        "extra_gated_fields": {"PhysioNet username": "text",
+                               "I am credentialed on PhysioNet and have signed the data use agreements of the source projects": "checkbox"},
+        "configs": [
+            {"config_name": c["name"], **({"default": True} if c["default"] else {}),
+             "data_files": [{"split": s, "path": v["paths"]} for s, v in c["splits"].items()]}
+            for c in configs
+        ],
+        "dataset_info": infos,
+    }
+    return yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def _template(name: str):
+    import jinja2
+
+    text = resources.files("imax_hub.dataset_scripts").joinpath(name).read_text()
+    return jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True).from_string(text)
+
+
+def write_card(folder: Path, manifest: dict, stats: dict) -> None:
+    """README.md (card) and eval.yaml, from the manifest and the stats alone (``relocate`` re-renders them)."""
+    from imax_hub.build.stats import markdown_table
+
+    configs = config_layout(manifest["shards"])
+    config_rows = [{"name": c["name"], "what": c["what"], "default": c["default"],
+                    "splits": ", ".join(f"{s}: {v['rows']:,}" for s, v in c["splits"].items())} for c in configs]
+    text = _template("README.md.jinja").render(
+        yaml=card_yaml(configs, manifest["fingerprint"]), pretty_name=PRETTY_NAME, built=manifest["configs_built"],
+        version=manifest["imax_hub_version"], fingerprint=manifest["fingerprint"],
+        # the card may travel (an --embed-images copy): no local path in it
+        command=manifest["command"].replace(manifest["options"]["physionet_root"], "PHYSIONET_ROOT"),
+        folder_name=folder.name if not folder.name.startswith(".") else manifest["out_name"],
+        config_rows=config_rows, stats_table=markdown_table(stats),
+        skipped=sorted(manifest["skipped"].items()), missing_tasks=manifest["tasks_missing"], citation=CITATION,
+    )
+    (folder / "README.md").write_text(text)
+    imax_task_configs = [c["name"] for c in configs if c["name"] in TASKS and "test" in c["splits"]]
+    (folder / "eval.yaml").write_text(_template("eval.yaml.jinja").render(pretty_name=PRETTY_NAME, tasks=imax_task_configs))
+
+
+def fingerprint(shards: list[dict]) -> str:
+    """sha256 over every shard's path and sha256: changes whenever any row does."""
+    h = hashlib.sha256()
+    for s in sorted(shards, key=lambda s: s["path"]):
+        h.update(f"{s['path']}\0{s['sha256']}\n".encode())
+    return h.hexdigest()[:16]
