@@ -1,0 +1,18 @@
+"""pyproject lists the packages by hand (dataset_scripts/ ships as imax_hub.dataset_scripts): keep the list whole."""
+
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the list is the same on 3.10
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "imax_hub").rglob("__init__.py")}
+    assert found | {"imax_hub.dataset_scripts"} == listed
+    assert config["package-dir"] == {"imax_hub.dataset_scripts": "dataset_scripts"}
+    assert (ROOT / "dataset_scripts" / "README.md.jinja").is_file() and (ROOT / "dataset_scripts" / "eval.yaml.jinja").is_file()
