@@ -4,10 +4,9 @@ import gzip
 import json
 import shutil
 import zipfile
-from datetime import date, time
+from datetime import time
 
 import pyarrow as pa
-import pytest
 
 from imax_hub.sources import (
     read_cardiomegaly, read_chexmask, read_cxr_lt, read_labels, read_metadata, read_pe_severity, read_reports,

@@ -180,7 +180,10 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
         candidates = candidates.take(order)
 
         tick("select", 0, 1)
-        subject_of = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("subject_id").to_pylist()))
+        frontal_ids = frontal.column("dicom_id").to_pylist()
+        subject_of = dict(zip(frontal_ids, frontal.column("subject_id").to_pylist()))
+        rel_path = dict(zip(frontal_ids, frontal.column("image_path").to_pylist()))
+        image_row = {d: i for i, d in enumerate(frontal_ids)}
         sel = selection.select(candidates, subject_of, target_images=opts.target_images, min_tasks=opts.min_tasks,
                                split_by=opts.split_by, seed=opts.seed)
         tick("select", 1, 1)
@@ -195,13 +198,14 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
         wanted_ids = set()
         for rows in parts.values():
             wanted_ids.update(candidates.column("dicom_id").take(pa.array(rows)).to_pylist())
-        _check_images(jpg_root, frontal, wanted_ids, opts.allow_missing_images, tick)
-        embedded = _embed(jpg_root, frontal, wanted_ids, opts.image_size, tick) if opts.embed_images else None
+        _check_images(jpg_root, rel_path, wanted_ids, opts.allow_missing_images, tick)
+        embedded = _embed(jpg_root, rel_path, wanted_ids, opts.image_size, tick) if opts.embed_images else None
 
         outputs = {}
         for k, (name, rows) in enumerate(parts.items()):
             tick("render", k, len(parts))
-            outputs[name] = rows_mod.output_rows(candidates.take(pa.array(rows)), frontal, jpg_root, opts.seed, embedded)
+            outputs[name] = rows_mod.output_rows(candidates.take(pa.array(rows)), frontal, image_row, jpg_root,
+                                                  opts.seed, embedded)
         tick("render", len(parts), len(parts))
 
         tmp = opts.out.parent / f".{opts.out.name}.building-{os.getpid()}"
@@ -283,9 +287,8 @@ def _command_line(opts: BuildOptions) -> str:
     return " ".join(parts)
 
 
-def _check_images(jpg_root: Path, frontal: pa.Table, ids: set[str], allow_missing: bool, tick: Tick) -> None:
+def _check_images(jpg_root: Path, rel: dict[str, str], ids: set[str], allow_missing: bool, tick: Tick) -> None:
     tick("check images", 0, 1)
-    rel = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("image_path").to_pylist()))
     missing = [rel[d] for d in sorted(ids) if not (jpg_root / rel[d]).is_file()]
     tick("check images", 1, 1)
     if missing and not allow_missing:
@@ -293,10 +296,9 @@ def _check_images(jpg_root: Path, frontal: pa.Table, ids: set[str], allow_missin
                         f"e.g. {missing[0]}; download them, or pass --allow-missing-images to build anyway")
 
 
-def _embed(jpg_root: Path, frontal: pa.Table, ids: set[str], size: int, tick: Tick) -> dict[str, bytes]:
+def _embed(jpg_root: Path, rel: dict[str, str], ids: set[str], size: int, tick: Tick) -> dict[str, bytes]:
     from imax_hub.build.rows import encode_image
 
-    rel = dict(zip(frontal.column("dicom_id").to_pylist(), frontal.column("image_path").to_pylist()))
     out = {}
     ordered = sorted(ids)
     for i, d in enumerate(ordered):

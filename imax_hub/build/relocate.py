@@ -32,12 +32,14 @@ def relocate(folder: Path, physionet_root: Path, *, allow_missing_images: bool =
     jpg_root = mimic_cxr_jpg.jpg_root(physionet_root).resolve()
     rewritten = 0
     new_shards = []
+    checked: set[str] = set()  # an image appears in several task shards: look it up once
     for shard in manifest["shards"]:
         path = folder / shard["path"]
         table = pq.read_table(path)
         rel = table.column("image_path")
         if not allow_missing_images:
-            for p in pc.unique(rel).to_pylist():
+            for p in set(pc.unique(rel).to_pylist()) - checked:
+                checked.add(p)
                 if not (jpg_root / p).is_file():
                     raise ImaxError(f"{jpg_root / p} does not exist; is {physionet_root} the moved tree? "
                                     "(--allow-missing-images to relocate anyway)")

@@ -85,11 +85,12 @@ def encode_image(path: Path, size: int) -> bytes:
         return buf.getvalue()
 
 
-def output_rows(candidates: pa.Table, images: pa.Table, jpg_root: Path, seed: int,
+def output_rows(candidates: pa.Table, images: pa.Table, image_row: dict[str, int], jpg_root: Path, seed: int,
                 embedded: dict[str, bytes] | None = None) -> pa.Table:
     """Final rows for the selected ``candidates`` (sorted by id).
 
-    ``images`` maps dicom_id -> subject_id, study_id, image_path (the metadata); ``embedded`` holds
+    ``images`` holds subject_id, study_id, image_path per image (the metadata) and ``image_row`` the row of
+    each dicom_id in it; ``embedded`` holds
     resized JPEG bytes per dicom_id when images are embedded (then ``image.path`` is relative, so no local
     path is stored).
     """
@@ -98,8 +99,7 @@ def output_rows(candidates: pa.Table, images: pa.Table, jpg_root: Path, seed: in
     take = pa.array(order)
     cand = candidates.take(take)
     ids, prompts, answers, tids, shas = ([v[i] for i in order] for v in (ids, prompts, answers, tids, shas))
-    index = {d: i for i, d in enumerate(images.column("dicom_id").to_pylist())}
-    rows_meta = np.array([index[d] for d in cand.column("dicom_id").to_pylist()], dtype=np.int64)
+    rows_meta = np.array([image_row[d] for d in cand.column("dicom_id").to_pylist()], dtype=np.int64)
     sub = images.take(pa.array(rows_meta))
     rel = sub.column("image_path").to_pylist()
     dicom = cand.column("dicom_id").to_pylist()

@@ -9,7 +9,6 @@ by the jar's own aggregation (``EVAL``), never by nltk's different METEOR.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -76,15 +75,19 @@ def bleu1_stats(hypotheses: list[str], references: list[str]) -> np.ndarray:
     return stats
 
 
-def corpus_bleu1(stats: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """pycocoevalcap's corpus BLEU-1 ("closest" reference length; one reference per item) from summed stats."""
-    total = stats.sum(axis=0) if weights is None else weights @ stats
-    testlen, reflen, guess, correct = total
+def bleu1_from_sums(sums: np.ndarray) -> np.ndarray:
+    """pycocoevalcap's corpus BLEU-1 ("closest" reference length; one reference per item) for each row of
+    summed (testlen, reflen, guess, correct) statistics."""
+    testlen, reflen, guess, correct = sums.T
     bleu = (correct + _TINY) / (guess + _SMALL)
     ratio = (testlen + _TINY) / (reflen + _SMALL)
-    if ratio < 1:
-        bleu *= math.exp(1 - 1 / ratio)
-    return float(bleu)
+    penalty = np.exp(1 - 1 / np.minimum(ratio, 1.0))  # 1 when the hypotheses are not shorter
+    return bleu * penalty
+
+
+def corpus_bleu1(stats: np.ndarray) -> float:
+    """Corpus BLEU-1 of per-item statistics (see :func:`bleu1_from_sums`)."""
+    return float(bleu1_from_sums(stats.sum(axis=0)[None, :])[0])
 
 
 def rouge1_f(hypotheses: list[str], references: list[str]) -> np.ndarray:

@@ -25,7 +25,7 @@ from imax_hub.sources import layout
 from imax_hub.sources.cxr_lt import LABELS_40, LABELS_45, LABELS_TASK2
 from imax_hub.sources.mimic_cxr_jpg import CHEXPERT_LABELS, METADATA_COLUMNS
 from imax_hub.synth.anatomy import Anatomy, make_anatomy, to_preprocessed
-from imax_hub.synth.cohort import VIEW_CODE, Cohort, ImageRec, make_cohort
+from imax_hub.synth.cohort import VIEW_CODE, Cohort, make_cohort
 from imax_hub.synth.draw import render_frontal, render_lateral
 from imax_hub.synth.reports import write_report
 from imax_hub.synth.vqa import questions_for
