@@ -362,3 +362,13 @@ def test_multiclass_label_priority(tree_copy):
     assert got[images[1]["dicom_id"]]["label_source"] == "expert" and got[images[1]["dicom_id"]]["grade"] == 2
     assert got[other["dicom_id"]] == {"grade": 3, "name": "alveolar edema", "label_source": "regex"}
     assert len(got) == len(images) + sum(r["study_id"] == other["study_id"] for r in rows)
+
+
+def test_relocate_refuses_a_folder_that_is_not_a_build_or_a_wrong_tree(built, tmp_path):
+    from imax_hub.build.relocate import relocate
+
+    out, _ = built
+    with pytest.raises(ImaxError, match="is .* a folder written by `imax build`"):
+        relocate(tmp_path, tmp_path)
+    with pytest.raises(ImaxError, match="MIMIC-CXR-JPG not found"):
+        relocate(out, tmp_path)

@@ -329,3 +329,24 @@ def test_accuracy_and_vqa_bleu1_golden():
     # brevity penalty exp(1 - 4/2)
     stats, _ = families.vqa_bleu1(["left lung"], ["left lung, right lung"])
     assert stats[0, 0] == pytest.approx(math.exp(-1))
+
+
+def test_truncated_or_foreign_input_files_name_the_file_and_line(tmp_path):
+    from imax_hub.metrics.runs import load_results, load_test_rows, read_predictions
+
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id": "a", "prediction": "yes"}\n{"id": "b", "predic')  # cut off mid-line
+    with pytest.raises(ImaxError, match=r"p.jsonl, line 2: not valid JSON"):
+        read_predictions(preds)
+    preds.write_text('{"id": "a", "prediction": "yes"}\n{"id": "a", "prediction": "no"}\n')
+    with pytest.raises(ImaxError, match="line 2: a second prediction"):
+        read_predictions(preds)
+    other = tmp_path / "other.json"
+    other.write_text('{"results": {}}')
+    with pytest.raises(ImaxError, match="not an imax results file"):
+        load_results(other)
+    other.write_text('{"format": "imax-hub/scores/1", "trunc')
+    with pytest.raises(ImaxError, match="cannot read a results file"):
+        load_results(other)
+    with pytest.raises(ImaxError, match="must be a folder written by `imax build`"):
+        load_test_rows(tmp_path)
