@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	# lets the `lighteval` command itself start with no network (see imax_hub/lighteval_offline.py)
+	$(BIN)/imax setup-lighteval
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +33,8 @@ demo: $(STAMP)
 	$(BIN)/imax stats $(DEMO)/imax
 	cd $(DEMO) && HF_HUB_OFFLINE=1 HF_DATASETS_CACHE=$(CURDIR)/$(DEMO)/.hf-cache \
 		$(CURDIR)/$(BIN)/python $(CURDIR)/dataset_scripts/load_example.py imax
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_DATASETS_CACHE=$(CURDIR)/$(DEMO)/.hf-cache \
+		$(BIN)/imax eval --model prior --dataset $(DEMO)/imax --output-dir $(DEMO)/results
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -279,6 +279,62 @@ def compare(
     out.print(f"wrote {out_dir / 'comparison.json'} and {out_dir / 'radar.png'}")
 
 
+def print_summary(summary: dict) -> None:
+    """The 16-metric table of an ``imax eval`` summary, with standard errors and parse failures."""
+    tasks = summary["harness"]["tasks"]
+    se = {k[: -len("_stderr")]: v for t in tasks.values() for k, v in t.items() if k.endswith("_stderr")}
+    table = Table(title=f"{summary['model']['id']} ({summary['model']['backend']}): {summary['n_items']:,} test items")
+    for col in ("metric", "value", "± se", "signature"):
+        table.add_column(col, justify="right" if col in ("value", "± se") else "left")
+    for key, m in summary["metrics"].items():
+        s = se.get(key)
+        table.add_row(m["label"] + (" ↓" if not m["higher_is_better"] else ""), f"{m['value']:.2f}",
+                      "" if s is None or s != s else f"{s:.2f}", m["signature"])
+    out.print(table)
+    failures = ", ".join(f"{t} {n:,}/{summary['items_per_task'][t]:,}" for t, n in summary["parse_failures"].items() if n)
+    out.print(f"unparsed outputs (scored as worst case): {failures or 'none'}")
+
+
+@app.command(name="eval")
+def eval_(
+    model: Annotated[str, typer.Option("--model", help="Hub id or local folder of an image-text-to-text model, "
+                                                      "or a baseline: oracle (gold answers), prior (train-split prior).")],
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Build folder or Hub repo id (default ./imax).")] = None,
+    config: Annotated[str, typer.Option(help="Config whose test split is scored (imax, dmax… share one).")] = "imax",
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated task names (default: all ten).")] = None,
+    max_samples: Annotated[Optional[int], typer.Option("--max-samples", min=1,
+                                                       help="At most N docs per task (lighteval's seeded shuffle).")] = None,
+    backend: Annotated[str, typer.Option(help="transformers (ours, batched), stock (lighteval's VLM class, fixed) or vllm.")] = "transformers",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where results, predictions and the summary go.")] = Path("results"),
+    dataset_revision: Annotated[Optional[str], typer.Option("--dataset-revision", help="Hub dataset revision.")] = None,
+    model_args: Annotated[Optional[str], typer.Option("--model-args", help="Backend options key=value,… "
+                                                      "(dtype, device, device_map, revision, tensor_parallel_size…).")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="lighteval prediction cache (resume point).")] = None,
+    save_details: Annotated[bool, typer.Option("--save-details", help="Also write lighteval's per-sample details "
+                                                                       "(local only; contain prompts and gold answers, never images).")] = False,
+) -> None:
+    """Score a model on the IMAX test split through lighteval: results JSON + imax summary (16 metrics)."""
+    from imax_hub.evaluation import EvalOptions, run_eval
+
+    summary = run_eval(EvalOptions(model=model, dataset=dataset, config=config,
+                                   tasks=[t.strip() for t in tasks.split(",")] if tasks else None,
+                                   max_samples=max_samples, backend=backend, batch_size=batch_size,
+                                   output_dir=output_dir, dataset_revision=dataset_revision, model_args=model_args,
+                                   cache_dir=cache_dir, save_details=save_details))
+    if summary:
+        print_summary(summary)
+        out.print(f"wrote {summary['_paths']['summary']} (numbers only) and {summary['_paths']['predictions']} (local)")
+
+
+@app.command(name="setup-lighteval")
+def setup_lighteval() -> None:
+    """Make the `lighteval` command itself work offline in this environment (one .pth startup hook)."""
+    from imax_hub.lighteval_offline import write_pth
+
+    out.print(f"wrote {write_pth()}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -172,14 +172,14 @@ def test_box_grid_convention():
 
 
 def test_load_dataset_round_trips_every_config(built, monkeypatch):
-    from datasets import load_dataset
+    from datasets import Value, load_dataset
 
     out, _ = built
     monkeypatch.setenv("HF_HOME", str(out.parent / "hf"))
     monkeypatch.chdir(out.parent)
     card = yaml.safe_load((out / "README.md").read_text().split("---")[1])
     names = [c["config_name"] for c in card["configs"]]
-    assert {"imax", "dmax", *TASKS, *(f"dmax-{t}" for t in TASKS)} == set(names)
+    assert {"imax", "dmax", *TASKS, *(f"dmax-{t}" for t in TASKS), *(f"eval-{t}" for t in TASKS)} == set(names)
     ds = load_dataset("imax", split="train")
     row = ds[0]
     assert row["image"].size[0] > 0  # decoded by PIL from the absolute path
@@ -191,6 +191,10 @@ def test_load_dataset_round_trips_every_config(built, monkeypatch):
             assert len(loaded) == split["num_examples"], (info["config_name"], split["name"])
     rec = load_dataset(str(out.resolve()), "rec", split="test")
     assert set(rec["task"]) == {"rec"}
+    # the eval configs: the same test rows, the image left as a path for harnesses to open lazily
+    ev = load_dataset(str(out.resolve()), "eval-rec", split="test")
+    assert ev["id"] == rec["id"] and ev.features["image"] == {"bytes": Value("binary"), "path": Value("string")}
+    assert ev[0]["image"]["path"] == rec[0]["image"].filename
 
 
 def test_rebuild_in_place_never_serves_stale_rows(build_tree, tmp_path, monkeypatch):

@@ -106,8 +106,13 @@ def test_multilabel_f1_parity_with_scikit_learn():
     sums = stats.sum(0)[None, :]
     micro = METRICS_BY_KEY["multilabel_micro_f1"].reduce(sums, np.array([300]))[0]
     macro = METRICS_BY_KEY["multilabel_macro_f1"].reduce(sums, np.array([300]))[0]
-    assert micro == pytest.approx(100 * f1_score(gold, pred, average="micro"), abs=1e-9)
-    assert macro == pytest.approx(100 * f1_score(gold, pred, average="macro", zero_division=0), abs=1e-9)
+    assert micro == pytest.approx(100 * f1_score(gold, pred, average="micro", zero_division=1), abs=1e-9)
+    assert macro == pytest.approx(100 * f1_score(gold, pred, average="macro", zero_division=1), abs=1e-9)
+    none = np.zeros((5, 10), dtype=int)  # nothing positive anywhere: agreement, as scikit-learn's zero_division=1
+    stats, _ = families.multilabel([",".join(["0"] * 10)] * 5, [{"vector": v.tolist()} for v in none])
+    for key, avg in (("multilabel_micro_f1", "micro"), ("multilabel_macro_f1", "macro")):
+        value = METRICS_BY_KEY[key].reduce(stats.sum(0)[None, :], np.array([5]))[0]
+        assert value == 100 * f1_score(none, none, average=avg, zero_division=1) == 100
     stats, parsed = families.multilabel(["garbage"], [{"vector": gold[0].tolist()}])
     assert not parsed[0] and stats[0, 0::3].sum() == 0  # unparsed: every label wrong, no true positive
 
@@ -208,8 +213,8 @@ def _rows():
         add("report", "findings_impression", t, {"text": t})
     for g, name in ((0, "none"), (2, "interstitial edema")):
         add("multiclass", "edema_severity", name, {"grade": g, "name": name})
-    # every label present at least once: a label absent from gold and prediction scores 0 in macro-F1
-    # (scikit-learn's zero_division default, recorded in the signature)
+    # every label present at least once (a label absent from gold and prediction would score 1 in macro-F1:
+    # scikit-learn's zero_division=1, recorded in the signature)
     for vec in ([1, 0, 0, 1, 0, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 1, 1, 1, 1, 0]):
         add("multilabel", "findings10", ",".join(map(str, vec)), {"vector": vec})
     add("rec", "heart", "<300><400><700><800>", {"box_grid": [300, 400, 700, 800]})

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from imax_hub.build.rows import ROW_SCHEMA
 from imax_hub.sources.layout import TASKS
 
+EVAL_PREFIX = "eval-"
 MAX_SHARD_BYTES = 500 * 2**20  # datasets' push_to_hub default
 PRETTY_NAME = "IMAX and DMAX (local rebuild)"
 LICENSE_LINK = "https://physionet.org/content/mimic-cxr-jpg/view-license/2.1.0/"
@@ -30,12 +31,15 @@ CITATION = """@article{zhu2025imax,
 }"""
 
 
-def features():
-    """The ``datasets`` features of a row (``image`` is an Image feature)."""
+def features(decode_image: bool = True):
+    """The ``datasets`` features of a row: ``image`` is an Image feature, or with ``decode_image=False`` its
+    plain ``{bytes, path}`` struct (the ``eval-*`` configs: a harness that builds every prompt up front
+    must not decode every X-ray into memory; the model opens images batch by batch)."""
     import datasets
 
     feats = datasets.Features.from_arrow_schema(ROW_SCHEMA)
-    feats["image"] = datasets.Image()
+    if decode_image:
+        feats["image"] = datasets.Image()
     return feats
 
 
@@ -69,7 +73,8 @@ def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedd
 
 
 def config_layout(shards: list[dict]) -> list[dict]:
-    """The card's configs: ``imax`` (default), ``dmax`` and one per task for both, from the shards written."""
+    """The card's configs: ``imax`` (default), ``dmax``, one per task for both, and ``eval-<task>`` (the shared
+    test split of one task with undecoded images, for evaluation), from the shards written."""
     have: dict[tuple[str, str], dict] = {}
     for s in shards:
         entry = have.setdefault((s["config_dir"], s["split"]), {"rows": 0, "arrow_bytes": 0})
@@ -84,7 +89,7 @@ def config_layout(shards: list[dict]) -> list[dict]:
 
     configs = []
 
-    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False) -> None:
+    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False, decode: bool = True) -> None:
         splits = {}
         for split, dirs in parts.items():
             dirs = [d for d in dirs if d and (d, split) in have]
@@ -93,7 +98,7 @@ def config_layout(shards: list[dict]) -> list[dict]:
                                  "rows": sum(have[(d, split)]["rows"] for d in dirs),
                                  "arrow_bytes": sum(have[(d, split)]["arrow_bytes"] for d in dirs)}
         if splits:
-            configs.append({"name": name, "what": what, "default": default, "splits": splits})
+            configs.append({"name": name, "what": what, "default": default, "splits": splits, "decode_image": decode})
 
     imax_tasks = [t for t in TASKS if (t, "train") in have or (t, "test") in have]
     dmax_tasks = [t for t in TASKS if (f"dmax-{t}", "train") in have]
@@ -107,6 +112,9 @@ def config_layout(shards: list[dict]) -> list[dict]:
         add(t, f"IMAX, {t} only", {"train": [t], "test": [t]})
     for t in dmax_tasks:
         add(f"dmax-{t}", f"DMAX, {t} only", {"train": [f"dmax-{t}"], "test": [test_dir(t)]})
+    for t in TASKS:
+        add(f"{EVAL_PREFIX}{t}", f"{t} test split, image as a path (for evaluation harnesses)", {"test": [test_dir(t)]},
+            decode=False)
     return configs
 
 
@@ -115,11 +123,10 @@ def card_yaml(configs: list[dict], fingerprint: str) -> str:
     import datasets
     import yaml
 
-    feats = features()
     infos = []
     for c in configs:
         info = datasets.DatasetInfo(
-            features=feats,
+            features=features(c.get("decode_image", True)),
             # the fingerprint in the info makes a rebuilt folder a different dataset to the datasets cache
             description=f"imax-hub build {fingerprint}",
             splits=datasets.SplitDict({s: datasets.SplitInfo(name=s, num_bytes=v["arrow_bytes"], num_examples=v["rows"])

@@ -42,14 +42,16 @@ def _rmse(s, w):
 def _micro_f1(s, w):
     tp, fp, fn = s[:, 0::3].sum(1), s[:, 1::3].sum(1), s[:, 2::3].sum(1)
     den = 2 * tp + fp + fn
-    return 100 * np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
+    # nothing positive in gold or prediction is full agreement (scikit-learn's zero_division=1)
+    return 100 * np.divide(2 * tp, den, out=np.ones_like(den), where=den > 0)
 
 
 def _macro_f1(s, w):
     tp, fp, fn = s[:, 0::3], s[:, 1::3], s[:, 2::3]
     den = 2 * tp + fp + fn
-    # a label with no positive in gold or prediction scores 0 (scikit-learn's zero_division default)
-    return 100 * np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0).mean(1)
+    # a label with no positive in gold or prediction is agreement and scores 1 (scikit-learn's zero_division=1):
+    # so a perfect prediction scores 100 on a test set where some label never occurs
+    return 100 * np.divide(2 * tp, den, out=np.ones_like(den), where=den > 0).mean(1)
 
 
 def _bleu1(s, w):
@@ -77,9 +79,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("multiclass_acc", "Multi-class ACC", "multiclass", None, True,
                f"acc|{NORM}|exact|{_PARSE}:wrong|sample", _mean(0)),
     MetricSpec("multilabel_micro_f1", "Multi-label micro-F1", "multilabel", None, True,
-               f"f1-micro|10-labels|parse:10-binary-digits|{_PARSE}:all-labels-flipped|corpus", _micro_f1),
+               f"f1-micro|10-labels|zero-division:1|parse:10-binary-digits|{_PARSE}:all-labels-flipped|corpus", _micro_f1),
     MetricSpec("multilabel_macro_f1", "Multi-label macro-F1", "multilabel", None, True,
-               f"f1-macro|10-labels|zero-division:0|parse:10-binary-digits|{_PARSE}:all-labels-flipped|corpus",
+               f"f1-macro|10-labels|zero-division:1|parse:10-binary-digits|{_PARSE}:all-labels-flipped|corpus",
                _macro_f1),
     MetricSpec("rec_iou", "REC IoU", "rec", None, True,
                f"iou|grid:0-1000-edges|parse:<x1><y1><x2><y2>|{_PARSE}:iou0|sample-mean", _mean(0)),
@@ -153,6 +155,8 @@ def score(rows: list[dict], predictions: dict[str, str], *, meteor: bool = True)
     meteor_lines: list[str] = []
 
     def put(key: str, idx: list[int], stats: np.ndarray) -> None:
+        if not idx:  # no item of this metric's subtask (a partial run): no value rather than nan
+            return
         spec = METRICS_BY_KEY[key]
         items = np.array(idx, dtype=np.int64)
         value = float(spec.reduce(stats.sum(0)[None, :], np.array([len(idx)]))[0]) if len(idx) else math.nan

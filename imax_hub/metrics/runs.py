@@ -130,6 +130,35 @@ def _weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
 
 
+def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Standard deviation of each metric over ``n_boot`` resamples of the items (one METEOR JVM for all)."""
+    keys = [k for k in keys if k in scores.metrics]
+    n = len(scores.item_ids)
+    if n < 2 or not keys:
+        return dict.fromkeys(keys, math.nan)
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    meteor = None
+    if "report_meteor" in keys:
+        from imax_hub.metrics.text import Meteor
+
+        meteor = Meteor()
+    try:
+        for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on large test sets
+            w = _weights(rng, n, min(100, n_boot - start))
+            for k in keys:
+                m = scores.metrics[k]
+                values[k].append(reduce_metric(k, m.stats, w[:, m.items], meteor=meteor))
+    finally:
+        if meteor is not None:
+            meteor.close()
+    out = {}
+    for k, parts in values.items():
+        v = np.concatenate(parts)
+        out[k] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else math.nan
+    return out
+
+
 def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
     """Each later run against the first (the baseline): values, differences with paired bootstrap 95%
     intervals, Δ with its interval, and the improved count."""

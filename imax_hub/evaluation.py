@@ -1,0 +1,193 @@
+"""``imax eval``: lighteval's Pipeline around our VLM backends, then an imax summary.
+
+Writes, under the output folder: lighteval's results JSON (``results/<model>/results_<date>.json``),
+``predictions_<model>.jsonl`` (model text per test id — local, like lighteval's details, never uploaded)
+and ``imax_<model>.json``, an imax results document (numbers only; ``imax compare`` reads it) with the
+model id and revision, the backend, the dataset fingerprint and config, the template shas and the
+16 metrics with signatures and parse failures. Nothing is pushed anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from imax_hub.lighteval_offline import install as _install_offline_guard
+
+_install_offline_guard()
+
+from imax_hub.errors import ImaxError  # noqa: E402
+
+
+@dataclass
+class EvalOptions:
+    model: str  # Hub id, local folder, or a baseline name (oracle, prior)
+    dataset: str | None = None  # build folder or Hub repo id (default ./imax)
+    config: str = "imax"
+    tasks: list[str] | None = None
+    max_samples: int | None = None
+    backend: str = "transformers"
+    batch_size: int = 8
+    output_dir: Path = Path("results")
+    dataset_revision: str | None = None
+    model_args: str | None = None  # extra backend options, key=value,...
+    cache_dir: str | None = None
+    save_details: bool = False
+
+
+def safe_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", model.strip("/")) or "model"
+
+
+def check_dataset(dataset: str, config: str, tasks: list[str]) -> str | None:
+    """Validate a local build (config present, eval configs present); return its fingerprint."""
+    from imax_hub.build.folder import EVAL_PREFIX, config_layout
+    from imax_hub.lighteval_tasks import TASKS_BY_NAME
+
+    folder = Path(dataset)
+    if not folder.is_dir():
+        if dataset.startswith((".", "/", "~")) or os.sep in dataset.rstrip("/").split("/", 1)[-1]:
+            raise ImaxError(f"dataset {dataset!r} not found: pass a folder written by `imax build` or a Hub repo id")
+        return None  # a Hub repo id: datasets checks it when loading
+    manifest_path = folder / "build_manifest.json"
+    if not manifest_path.is_file():
+        raise ImaxError(f"{folder} is not a folder written by `imax build` (no build_manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
+    if config not in configs:
+        raise ImaxError(f"{folder} has no config {config!r} (configs: {', '.join(c for c in configs if not c.startswith(EVAL_PREFIX))})")
+    card = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
+    needed = sorted({TASKS_BY_NAME[t].task for t in tasks})
+    for task in needed:
+        name = f"{EVAL_PREFIX}{task}"
+        if name not in configs:
+            raise ImaxError(f"{folder} has no test split for task {task!r}; drop its tasks with --tasks")
+        if f"config_name: {name}" not in card:
+            raise ImaxError(f"{folder} was built by an older imax-hub without the {name!r} config; "
+                            "rebuild it (imax build ... --overwrite) or run `imax relocate` to rewrite its card")
+    return manifest["fingerprint"]
+
+
+def make_model(opts: EvalOptions):
+    from imax_hub.backends import BACKENDS, BASELINES
+    from imax_hub.backends.common import parse_model_args
+
+    extra = parse_model_args(opts.model_args)
+    common = {"cache_dir": opts.cache_dir} if opts.cache_dir else {}
+    if opts.model in BASELINES:
+        from imax_hub.backends.baselines import BaselineConfig, BaselineModel
+
+        return BaselineModel(BaselineConfig(model_name=opts.model, dataset=opts.dataset, config=opts.config,
+                                            revision=opts.dataset_revision))
+    if opts.backend not in BACKENDS:
+        raise ImaxError(f"unknown backend {opts.backend!r}: expected one of {', '.join(BACKENDS)}")
+    if opts.backend == "transformers":
+        from imax_hub.backends.transformers_vlm import ImaxVLMConfig, ImaxVLMModel
+
+        return ImaxVLMModel(ImaxVLMConfig(model_name=opts.model, batch_size=opts.batch_size, **common, **extra))
+    if opts.backend == "stock":
+        from lighteval.models.transformers.vlm_transformers_model import VLMTransformersModelConfig
+
+        from imax_hub.backends.stock_vlm import FixedVLMTransformersModel
+
+        extra.setdefault("device", "cuda" if _cuda() else "cpu")
+        return FixedVLMTransformersModel(VLMTransformersModelConfig(model_name=opts.model, batch_size=opts.batch_size,
+                                                                    **common, **extra))
+    from imax_hub.backends.vllm_vlm import ImaxVLLMConfig, ImaxVLLMModel, import_vllm
+
+    import_vllm()  # a clear message before anything loads
+    return ImaxVLLMModel(ImaxVLLMConfig(model_name=opts.model, **common, **extra))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def model_revision(model) -> str | None:
+    rev = getattr(model, "revision", None) or getattr(model, "model_sha", None)
+    return rev or None
+
+
+def collect_records(tracker) -> list[dict]:
+    """(id, task, subtask, answer, target, template_sha, prediction) of every scored item, from lighteval's details."""
+    from imax_hub.lighteval_tasks import record_of
+
+    records = []
+    for details in tracker.details_logger.details.values():
+        for d in details:
+            text = d.model_response.final_text[0] if d.model_response.final_text else ""
+            records.append(record_of(d.doc, text))
+    return sorted(records, key=lambda r: r["id"])
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run_eval(opts: EvalOptions) -> dict:
+    """Evaluate; return the imax summary (also written; see the module docstring)."""
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+
+    from imax_hub.lighteval_tasks import TASK_NAMES, resolve_dataset, tasks_table
+    from imax_hub.metrics import score
+    from imax_hub.metrics.runs import to_results
+
+    tasks = opts.tasks or TASK_NAMES
+    unknown = [t for t in tasks if t not in TASK_NAMES]
+    if unknown:
+        raise ImaxError(f"unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(TASK_NAMES)}")
+    dataset = resolve_dataset(opts.dataset)
+    opts.dataset = dataset
+    fingerprint = check_dataset(dataset, opts.config, tasks)
+    # lighteval takes the task table as a module; this one is bound to the dataset chosen here
+    table = types.ModuleType("imax_hub_bound_tasks")
+    table.TASKS_TABLE = tasks_table(dataset, revision=opts.dataset_revision)
+
+    model = make_model(opts)
+    out = Path(opts.output_dir)
+    tracker = EvaluationTracker(output_dir=str(out), save_details=opts.save_details, push_to_hub=False)
+    params = PipelineParameters(launcher_type=ParallelismManager.CUSTOM, custom_tasks_directory=table,
+                                max_samples=opts.max_samples)
+    pipeline = Pipeline(tasks=",".join(f"{t}|0" for t in tasks), pipeline_parameters=params,
+                        evaluation_tracker=tracker, model=model)
+    pipeline.evaluate()
+    state = getattr(model, "state", None)
+    if state is not None and not state.is_main_process:
+        return {}
+    pipeline.save_and_push_results()
+    lighteval_results = pipeline.get_results()["results"]
+
+    records = collect_records(tracker)
+    name = safe_name(opts.model)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / f"predictions_{name}.jsonl",
+                  "".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in records))
+    scores = score(records, {r["id"]: r["prediction"] for r in records})
+    summary = to_results(scores, name=opts.model, dataset_fingerprint=fingerprint)
+    summary.update({
+        "model": {"id": opts.model, "revision": model_revision(model), "backend": "baseline" if opts.model in ("oracle", "prior") else opts.backend},
+        "dataset": {"id": dataset if fingerprint is None else Path(dataset).name, "config": opts.config,
+                    "revision": opts.dataset_revision, "fingerprint": fingerprint},
+        "template_shas": sorted({r["template_sha"] for r in records}),
+        "max_samples": opts.max_samples,
+        "harness": {"name": "lighteval", "version": _version("lighteval"),
+                    "tasks": {t: {k: v for k, v in lighteval_results.get(f"{t}:0", {}).items()} for t in tasks}},
+    })
+    _atomic_write(out / f"imax_{name}.json", json.dumps(summary, indent=1) + "\n")
+    summary["_paths"] = {"summary": str(out / f"imax_{name}.json"), "predictions": str(out / f"predictions_{name}.jsonl")}
+    return summary
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)

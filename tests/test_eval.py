@@ -1,0 +1,289 @@
+"""`imax eval` and the lighteval wiring: tasks, backends, baselines, cache/resume, offline start-up."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from imax_hub.build import BuildOptions, build
+from imax_hub.errors import ImaxError
+from imax_hub.synth import synthesize
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_vlm import make_tiny_vlm  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ALL_METRICS = {"cpar_mae", "cpar_rmse", "ctr_mae", "ctr_rmse", "report_bleu1", "report_rouge1", "report_meteor",
+               "multiclass_acc", "multilabel_micro_f1", "multilabel_macro_f1", "rec_iou", "rec_r50", "reg_acc",
+               "vqa_verify_acc", "vqa_choose_bleu1", "vqa_query_bleu1"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("etree") / "physionet"
+    synthesize(root, patients=160, seed=5, image_size=64)
+    out = tmp_path_factory.mktemp("eout") / "imax"
+    build(BuildOptions(physionet_root=root, out=out, target_images=120, seed=0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_vlm(tmp_path_factory.mktemp("vlm") / "tiny-llava")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    cache = tmp_path / "hf-datasets"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    e = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(cache))
+    return e
+
+
+def _eval(**kw):
+    from imax_hub.evaluation import EvalOptions, run_eval
+
+    return run_eval(EvalOptions(**kw))
+
+
+def _test_rows(folder: Path) -> list[dict]:
+    return [r for f in sorted(folder.glob("data/*/test-*.parquet")) if "dmax-" not in f.parent.name
+            for r in pq.read_table(f, columns=["id", "task", "subtask", "answer", "target"]).to_pylist()]
+
+
+def test_task_table_covers_the_16_metrics_once():
+    from imax_hub.lighteval_tasks import TASKS, TASKS_TABLE
+
+    assert [t.name for t in TASKS] == ["imax_calc_ctr", "imax_calc_cpar", "imax_report", "imax_cls_multiclass",
+                                       "imax_cls_multilabel", "imax_rec", "imax_reg", "imax_vqa_verify",
+                                       "imax_vqa_choose", "imax_vqa_query"]
+    keys = [k for t in TASKS for k in t.metrics]
+    assert len(keys) == 16 and set(keys) == ALL_METRICS
+    assert [c.name for c in TASKS_TABLE] == [t.name for t in TASKS]
+    assert all(c.evaluation_splits == ("test",) and c.hf_subset.startswith("eval-") for c in TASKS_TABLE)
+    listed = [ln.split("|")[0] for ln in (REPO / "eval_tasks/imax_all.txt").read_text().splitlines()
+              if ln and not ln.startswith("#")]
+    assert listed == [t.name for t in TASKS]
+
+
+def test_oracle_scores_perfectly_and_lighteval_agrees_with_the_summary(dataset, env, tmp_path):
+    from imax_hub.metrics import score
+
+    summary = _eval(model="oracle", dataset=str(dataset), output_dir=tmp_path / "out")
+    assert set(summary["metrics"]) == ALL_METRICS
+    rows = sorted(_test_rows(dataset), key=lambda r: r["id"])
+    assert summary["n_items"] == len(rows)
+    ceiling = score(rows, {r["id"]: r["answer"] for r in rows}).values()
+    for key, m in summary["metrics"].items():
+        assert m["value"] == pytest.approx(ceiling[key], abs=1e-9), key
+        if key == "report_meteor":  # METEOR 1.5's fragmentation penalty never reaches exactly 1 (one chunk per item)
+            assert 99.9 < m["value"] <= 100
+        else:
+            # pycocoevalcap's BLEU adds 1e-9 smoothing terms: "perfect" to 1e-6
+            assert m["value"] == pytest.approx(100.0 if m["higher_is_better"] else 0.0, abs=1e-6), key
+    assert sum(summary["parse_failures"].values()) == 0
+    # lighteval's own results file holds the same numbers, each with a standard error
+    res = json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())["results"]
+    for task, values in summary["harness"]["tasks"].items():
+        for key, value in values.items():
+            if not key.endswith("_stderr"):
+                assert res[f"{task}|0"][key] == pytest.approx(summary["metrics"][key]["value"])
+                assert f"{key}_stderr" in res[f"{task}|0"]
+    assert summary["dataset"]["fingerprint"] == json.loads((dataset / "build_manifest.json").read_text())["fingerprint"]
+    assert summary["model"] == {"id": "oracle", "revision": None, "backend": "baseline"}
+    assert summary["template_shas"] and all(len(s) == 64 for s in summary["template_shas"])
+
+
+def test_prior_answers_from_the_train_split():
+    from imax_hub.backends.baselines import prior_answers
+
+    rows = [
+        {"task": "calculation", "subtask": "ctr", "answer": "0.4000", "target": '{"value": 0.4}'},
+        {"task": "calculation", "subtask": "ctr", "answer": "0.5000", "target": '{"value": 0.5}'},
+        {"task": "calculation", "subtask": "cpar", "answer": "0.2000", "target": '{"value": 0.2}'},
+        {"task": "rec", "subtask": "heart", "answer": "", "target": '{"box_grid": [0, 10, 100, 201]}'},
+        {"task": "rec", "subtask": "heart", "answer": "", "target": '{"box_grid": [10, 20, 110, 210]}'},
+        {"task": "reg", "subtask": "heart", "answer": "heart", "target": "{}"},
+        {"task": "reg", "subtask": "left_lung", "answer": "left lung", "target": "{}"},
+        {"task": "reg", "subtask": "left_lung", "answer": "left lung", "target": "{}"},
+        {"task": "vqa", "subtask": "verify", "answer": "yes", "target": "{}"},
+        {"task": "vqa", "subtask": "verify", "answer": "no", "target": "{}"},
+    ]
+    prior = prior_answers(rows)
+    assert prior[("calculation", "ctr")] == "0.4500" and prior[("calculation", "cpar")] == "0.2000"
+    assert prior[("rec", "heart")] == "<5><15><105><206>"  # mean box, halves rounded up
+    assert prior[("reg", "")] == "left lung"  # REG's subtask is its answer: the prior may not see it
+    assert prior[("vqa", "verify")] == "no"  # a tie goes to the alphabetically first answer
+
+
+def test_prior_baseline_runs_on_a_build(dataset, env, tmp_path):
+    summary = _eval(model="prior", dataset=str(dataset), output_dir=tmp_path)
+    assert set(summary["metrics"]) == ALL_METRICS
+    assert summary["metrics"]["reg_acc"]["value"] < 100 and summary["metrics"]["report_bleu1"]["value"] < 100
+    preds = [json.loads(ln) for ln in (tmp_path / "predictions_prior.jsonl").read_text().splitlines()]
+    by_task = {}
+    rows = {r["id"]: r for r in _test_rows(dataset)}
+    for p in preds:
+        r = rows[p["id"]]
+        by_task.setdefault((r["task"], r["subtask"] if r["task"] != "reg" else ""), set()).add(p["prediction"])
+    assert all(len(v) == 1 for v in by_task.values())  # one answer per task and subtask
+
+
+def test_tiny_vlm_through_the_lighteval_cli_offline(dataset, tiny_model, env, tmp_path):
+    """The README's command: `lighteval custom MODEL eval_tasks/imax_model.py TASKS --custom-tasks …`."""
+    lighteval = Path(sys.executable).with_name("lighteval")
+    e = dict(env, IMAX_DATASET=str(dataset), IMAX_MODEL_ARGS=f"batch_size=4,cache_dir={tmp_path / 'cache'}")
+    proc = subprocess.run([str(lighteval), "custom", str(tiny_model), str(REPO / "eval_tasks/imax_model.py"),
+                           str(REPO / "eval_tasks/imax_all.txt"), "--custom-tasks", "imax_hub.lighteval_tasks",
+                           "--max-samples", "3", "--output-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=e, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())["results"]
+    found = {k for task, v in res.items() if task != "all" for k in v if not k.endswith("_stderr")}
+    assert found == ALL_METRICS
+
+
+def test_tiny_vlm_through_imax_eval_cli_details_carry_no_image(dataset, tiny_model, env, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "imax_hub", "eval", "--model", str(tiny_model), "--dataset", str(dataset),
+                           "--max-samples", "3", "--batch-size", "2", "--output-dir", str(tmp_path / "out"),
+                           "--cache-dir", str(tmp_path / "cache"), "--save-details"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Report METEOR" in proc.stdout and "VQA query BLEU-1" in proc.stdout
+    summary = json.loads(next((tmp_path / "out").glob("imax_*.json")).read_text())
+    assert set(summary["metrics"]) == ALL_METRICS and summary["model"]["backend"] == "transformers"
+    assert summary["n_items"] == sum(summary["items_per_task"].values()) == 3 * 10
+    details = list((tmp_path / "out" / "details").rglob("*.parquet"))
+    assert len(details) == 10
+    for f in details:
+        for row in pq.read_table(f).to_pylist():
+            assert row["doc"]["images"] is None
+            assert row["doc"]["specific"]["image"] is None
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_generation_resumes_from_the_last_finished_chunk(dataset, tiny_model, env, tmp_path, monkeypatch):
+    from imax_hub.backends.transformers_vlm import ImaxVLMModel
+
+    real = ImaxVLMModel._generate
+    calls = []
+
+    def flaky(self, docs):
+        calls.append(len(docs))
+        if len(calls) == 3:
+            raise _Killed  # the run dies during the third chunk
+        return real(self, docs)
+
+    monkeypatch.setattr(ImaxVLMModel, "_generate", flaky)
+    opts = dict(model=str(tiny_model), dataset=str(dataset), tasks=["imax_calc_ctr", "imax_reg"], max_samples=6,
+                output_dir=tmp_path / "out", cache_dir=str(tmp_path / "cache"), model_args="chunk_size=4")
+    with pytest.raises(_Killed):
+        _eval(**opts)
+    assert calls == [4, 4, 4]  # 12 docs (6 per task) in chunks of 4; the third chunk is cut
+    calls.clear()
+    first = _eval(**opts)
+    assert calls == [4]  # only the unfinished chunk runs again
+    calls.clear()
+    again = _eval(**opts)
+    assert calls == []  # a finished run is served from lighteval's cache entirely
+    assert again["metrics"] == first["metrics"]
+
+
+def test_stock_lighteval_vlm_class_with_the_fix_returns_one_answer_per_doc(dataset, tiny_model, env, tmp_path):
+    summary = _eval(model=str(tiny_model), dataset=str(dataset), backend="stock", tasks=["imax_reg", "imax_vqa_verify"],
+                    max_samples=3, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"), model_args="generation_size=8")
+    preds = [json.loads(ln)["prediction"] for ln in next(tmp_path.glob("predictions_*.jsonl")).read_text().splitlines()]
+    assert len(preds) == 6 and all(isinstance(p, str) for p in preds)
+    assert any(len(p) > 1 for p in preds)  # unfixed, every "answer" is a single character
+
+
+def test_vllm_backend_sends_each_image_with_its_prompt(dataset, tiny_model, env, tmp_path, monkeypatch):
+    sent = []
+
+    class SamplingParams:
+        def __init__(self, temperature, max_tokens):
+            self.max_tokens = max_tokens
+
+    class LLM:
+        def __init__(self, model, **kwargs):
+            self.kwargs = kwargs
+
+        def generate(self, requests, params):
+            out = []
+            for r in requests:
+                sent.append((r, params.max_tokens))
+                out.append(types.SimpleNamespace(outputs=[types.SimpleNamespace(text=" yes ", token_ids=[1, 2])]))
+            return out
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    summary = _eval(model=str(tiny_model), dataset=str(dataset), backend="vllm", tasks=["imax_vqa_verify", "imax_rec"],
+                    max_samples=4, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"))
+    assert len(sent) == 8
+    assert {m for _, m in sent} == {16, 32}  # each task's own token budget
+    for req, _ in sent:
+        assert req["prompt"].startswith("user: <image>[") and req["multi_modal_data"]["image"].mode == "RGB"
+    assert summary["model"]["backend"] == "vllm" and set(summary["metrics"]) == {"vqa_verify_acc", "rec_iou", "rec_r50"}
+
+
+def test_vllm_absent_gives_a_clear_error(dataset, env, tmp_path):
+    code = ("import sys; sys.modules['vllm'] = None\n"
+            "from imax_hub.cli import main\n"
+            f"main(['eval', '--model', 'x/y', '--backend', 'vllm', '--dataset', {str(dataset)!r}, "
+            f"'--output-dir', {str(tmp_path)!r}])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "pip install 'imax-hub[vllm]'" in proc.stderr
+
+
+def test_bad_eval_input_is_named(dataset, env, tmp_path):
+    with pytest.raises(ImaxError, match="not found"):
+        _eval(model="oracle", dataset=str(tmp_path / "nowhere"), output_dir=tmp_path)
+    with pytest.raises(ImaxError, match="unknown task"):
+        _eval(model="oracle", dataset=str(dataset), tasks=["imax_nope"], output_dir=tmp_path)
+    with pytest.raises(ImaxError, match="no config 'pseudo'"):
+        _eval(model="oracle", dataset=str(dataset), config="pseudo", output_dir=tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(dataset, old, ignore=shutil.ignore_patterns("*.parquet"))
+    card = old / "README.md"
+    card.write_text(card.read_text().replace("config_name: eval-", "config_name: gone-"))
+    with pytest.raises(ImaxError, match="older imax-hub"):
+        _eval(model="oracle", dataset=str(old), output_dir=tmp_path)
+
+
+def test_lighteval_registry_starts_without_touching_the_network(tmp_path):
+    """Every built-in task module imports; no host name is even looked up (HF_HUB_OFFLINE=1)."""
+    code = (
+        "import socket\n"
+        "looked_up = []\n"
+        "def refuse(host, *a, **k):\n"
+        "    looked_up.append(host); raise OSError('network disabled in this test')\n"
+        "socket.getaddrinfo = refuse\n"
+        "import imax_hub.lighteval_tasks\n"
+        "from lighteval.tasks.registry import Registry\n"
+        "configs = Registry.load_all_task_configs(custom_tasks='imax_hub.lighteval_tasks')\n"
+        "assert 'imax_report' in configs and len(configs) > 100, len(configs)\n"
+        "assert looked_up == [], looked_up\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_the_lighteval_startup_hook_is_installed_and_harmless(tmp_path):
+    from imax_hub.lighteval_offline import PTH_LINE, PTH_NAME, site_packages, write_pth
+
+    assert (site_packages() / PTH_NAME).read_text() == PTH_LINE, "run `make install` or `imax setup-lighteval`"
+    written = write_pth(tmp_path)
+    assert written.read_text() == PTH_LINE
+    # the line must not fail in an interpreter where imax-hub is not importable
+    proc = subprocess.run([sys.executable, "-S", "-c", PTH_LINE.replace("imax_hub", "imax_hub_absent")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
