@@ -8,7 +8,6 @@ answers are gathered back into their docs' order, with their indices).
 
 from __future__ import annotations
 
-import logging
 
 import torch
 from lighteval.models.abstract_model import LightevalModel, ModelConfig
@@ -21,7 +20,6 @@ from imax_hub.backends.common import (
     sample_cache,
 )
 
-logger = logging.getLogger(__name__)
 # of lighteval's generation parameters, the ones that change what is generated (it also asks for scores)
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_new_tokens", "min_new_tokens")
 
