@@ -8,7 +8,6 @@ answers are gathered back into their docs' order, with their indices).
 
 from __future__ import annotations
 
-
 import torch
 from lighteval.models.abstract_model import LightevalModel, ModelConfig
 from lighteval.models.model_output import ModelResponse
