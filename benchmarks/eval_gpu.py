@@ -30,19 +30,13 @@ CHAT_TEMPLATE = (
 def write_model(out: Path, tiny: bool) -> Path:
     """A LLaVA-1.5-style model at 3B: CLIP ViT-L/14-336 tower (0.3B, 576 image tokens) + a 2.7B Llama."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+                              LlavaForConditionalGeneration, LlavaProcessor)
 
-    specials = ["<pad>", "<s>", "</s>", "<unk>", "<image>"]
-    chars = [chr(c) for c in range(32, 127)] + ["\n"]
-    vocab = {t: i for i, t in enumerate(specials + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
-    fast.chat_template = CHAT_TEMPLATE
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tiny_vlm import char_tokenizer  # the test suite's character-level tokenizer
+
+    fast, vocab = char_tokenizer([chr(c) for c in range(32, 127)] + ["\n"], CHAT_TEMPLATE)
     vision = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                   image_size=336, patch_size=14, projection_dim=768)
     text = dict(vocab_size=32_000, hidden_size=2560, intermediate_size=6912, num_hidden_layers=32,

@@ -109,9 +109,9 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def model_revision(model) -> str | None:
-    rev = getattr(model, "revision", None) or getattr(model, "model_sha", None)
-    return rev or None
+def _revision_of(model) -> str | None:
+    """Our backends' ``revision`` (Hub commit) or the stock class's ``model_sha``; None for local folders."""
+    return getattr(model, "revision", None) or getattr(model, "model_sha", None) or None
 
 
 def collect_records(tracker) -> list[dict]:
@@ -137,6 +137,7 @@ def run_eval(opts: EvalOptions) -> dict:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
+    from imax_hub.backends import BASELINES
     from imax_hub.lighteval_tasks import TASK_NAMES, resolve_dataset, tasks_table
     from imax_hub.metrics import score
     from imax_hub.metrics.runs import to_results
@@ -174,7 +175,8 @@ def run_eval(opts: EvalOptions) -> dict:
     scores = score(records, {r["id"]: r["prediction"] for r in records})
     summary = to_results(scores, name=opts.model, dataset_fingerprint=fingerprint)
     summary.update({
-        "model": {"id": opts.model, "revision": model_revision(model), "backend": "baseline" if opts.model in ("oracle", "prior") else opts.backend},
+        "model": {"id": opts.model, "revision": _revision_of(model),
+                  "backend": "baseline" if opts.model in BASELINES else opts.backend},
         "dataset": {"id": dataset if fingerprint is None else Path(dataset).name, "config": opts.config,
                     "revision": opts.dataset_revision, "fingerprint": fingerprint},
         "template_shas": sorted({r["template_sha"] for r in records}),

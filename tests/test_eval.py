@@ -287,3 +287,15 @@ def test_the_lighteval_startup_hook_is_installed_and_harmless(tmp_path):
     proc = subprocess.run([sys.executable, "-S", "-c", PTH_LINE.replace("imax_hub", "imax_hub_absent")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_missing_image_names_the_item_and_the_fix(tmp_path, tiny_model, env):
+    root = tmp_path / "physionet"
+    synthesize(root, patients=40, seed=2, image_size=48)
+    out = tmp_path / "imax"
+    build(BuildOptions(physionet_root=root, out=out, target_images=30, seed=0))
+    for jpg in root.rglob("*.jpg"):
+        jpg.unlink()  # the PhysioNet tree moved or was deleted after the build
+    with pytest.raises(ImaxError, match=r"test item '.+/reg/.+': cannot open image .*imax relocate"):
+        _eval(model=str(tiny_model), dataset=str(out), tasks=["imax_reg"], max_samples=2, output_dir=tmp_path / "o",
+              cache_dir=str(tmp_path / "cache"))

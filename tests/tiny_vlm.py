@@ -15,13 +15,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def make_tiny_vlm(out: Path, seed: int = 0) -> Path:
-    import torch
+def char_tokenizer(chars: list[str], chat_template: str):
+    """A character-level fast tokenizer (LLaVA special tokens, ``<image>`` included) and its vocabulary."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+    from transformers import PreTrainedTokenizerFast
 
-    chars = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,<>[]?:;-_()'\"/|")
     specials = ["<pad>", "<s>", "</s>", "<unk>", "<image>"]
     vocab = {t: i for i, t in enumerate(specials + chars)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -29,7 +27,17 @@ def make_tiny_vlm(out: Path, seed: int = 0) -> Path:
     tok.decoder = decoders.Fuse()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                    unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = chat_template
+    return fast, vocab
+
+
+def make_tiny_vlm(out: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor)
+
+    chars = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,<>[]?:;-_()'\"/|")
+    fast, vocab = char_tokenizer(chars, CHAT_TEMPLATE)
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                               image_size=32, patch_size=8, projection_dim=32)
     text = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -13,11 +13,11 @@ import json
 from collections import Counter, defaultdict
 
 import numpy as np
-from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.abstract_model import ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 
-from imax_hub.backends.common import drop_images
+from imax_hub.backends.common import GenerativeModel, drop_images
 from imax_hub.errors import ImaxError
 
 SUBTASK_NOT_IN_PROMPT = {"reg"}
@@ -71,7 +71,7 @@ def load_train_rows(dataset: str, config: str, revision: str | None = None) -> l
     return ds.select_columns(["task", "subtask", "answer", "target"]).to_list()
 
 
-class BaselineModel(LightevalModel):
+class BaselineModel(GenerativeModel):
     def __init__(self, config: BaselineConfig):
         if config.model_name not in ("oracle", "prior"):
             raise ImaxError(f"unknown baseline {config.model_name!r}: expected oracle or prior")
@@ -89,10 +89,6 @@ class BaselineModel(LightevalModel):
         return None
 
     @property
-    def add_special_tokens(self) -> bool:
-        return False
-
-    @property
     def max_length(self) -> int:
         return 0
 
@@ -104,13 +100,7 @@ class BaselineModel(LightevalModel):
             key = next((k for k in sorted(self.answers) if k[0] == key[0]), None)
         return self.answers.get(key, "")
 
-    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:  # instant: no prediction cache
         out = [ModelResponse(input=d.query, text=[self._answer(d)]) for d in docs]
         drop_images(docs)
         return out
-
-    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")
-
-    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")

@@ -6,6 +6,7 @@ import io
 import os
 from typing import Callable
 
+from lighteval.models.abstract_model import LightevalModel
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc, SamplingMethod
 
@@ -125,3 +126,38 @@ def sample_cache(config):
 def by_generation_length(docs: list[Doc]) -> list[int]:
     """Order that puts docs with the same token budget and similar prompt length in the same batch."""
     return sorted(range(len(docs)), key=lambda i: (docs[i].generation_size or 0, len(docs[i].query)))
+
+
+class GenerativeModel(LightevalModel):
+    """What our backends share: generation only, chunked through the prediction cache, images dropped after.
+
+    Subclasses set ``config`` (with ``chunk_size``), ``_cache`` and ``processor`` (or override ``tokenizer``)
+    and implement ``_generate(docs)``.
+    """
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def add_special_tokens(self) -> bool:
+        return False  # the chat template already holds them
+
+    def _is_main(self) -> bool:
+        return True
+
+    def _barrier(self) -> None:
+        pass
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        try:
+            return generate_with_cache(self, docs, self._generate, chunk_size=self.config.chunk_size,
+                                       is_main=self._is_main(), barrier=self._barrier)
+        finally:
+            drop_images(docs)
+
+    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("IMAX tasks are generative only")
+
+    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("IMAX tasks are generative only")

@@ -9,14 +9,13 @@ answers are gathered back into their docs' order, with their indices).
 from __future__ import annotations
 
 import torch
-from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.abstract_model import ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 from tqdm import tqdm
 
 from imax_hub.backends.common import (
-    CHUNK_SIZE, by_generation_length, chat_messages, drop_images, env_model_args, generate_with_cache, load_image,
-    sample_cache,
+    CHUNK_SIZE, GenerativeModel, by_generation_length, chat_messages, env_model_args, load_image, sample_cache,
 )
 
 # of lighteval's generation parameters, the ones that change what is generated (it also asks for scores)
@@ -53,7 +52,7 @@ def model_revision(model) -> str | None:
     return getattr(model.config, "_commit_hash", None)
 
 
-class ImaxVLMModel(LightevalModel):
+class ImaxVLMModel(GenerativeModel):
     """Batched transformers generation over the rows' chat messages; see the module docstring."""
 
     def __init__(self, config: ModelConfig):
@@ -83,14 +82,6 @@ class ImaxVLMModel(LightevalModel):
         self.device = next(self.model.parameters()).device
         self.revision = model_revision(self.model)
         self._cache = sample_cache(config)
-
-    @property
-    def tokenizer(self):
-        return self.processor.tokenizer
-
-    @property
-    def add_special_tokens(self) -> bool:
-        return False  # the chat template already holds them
 
     @property
     def max_length(self) -> int:
@@ -138,15 +129,8 @@ class ImaxVLMModel(LightevalModel):
         placed = dict(answers)
         return [placed[i] for i in range(len(docs))]
 
-    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
-        try:
-            return generate_with_cache(self, docs, self._generate, chunk_size=self.config.chunk_size,
-                                       is_main=self.state.is_main_process, barrier=self.state.wait_for_everyone)
-        finally:
-            drop_images(docs)
+    def _is_main(self) -> bool:
+        return self.state.is_main_process
 
-    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")
-
-    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")
+    def _barrier(self) -> None:
+        self.state.wait_for_everyone()

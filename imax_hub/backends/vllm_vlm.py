@@ -7,14 +7,11 @@ as ``multi_modal_data``. ``tensor_parallel_size`` shards the model over GPUs.
 
 from __future__ import annotations
 
-from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.abstract_model import ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 
-from imax_hub.backends.common import (
-    CHUNK_SIZE, chat_messages, drop_images, env_model_args, generate_with_cache, load_image,
-    sample_cache,
-)
+from imax_hub.backends.common import CHUNK_SIZE, GenerativeModel, chat_messages, env_model_args, load_image, sample_cache
 from imax_hub.errors import ImaxError
 
 INSTALL_HINT = ("the vllm backend needs vLLM on a CUDA machine: pip install 'imax-hub[vllm]' "
@@ -41,7 +38,7 @@ class ImaxVLLMConfig(ModelConfig):
     chunk_size: int = CHUNK_SIZE * 8  # vLLM schedules its own batches; bigger chunks keep it busy
 
 
-class ImaxVLLMModel(LightevalModel):
+class ImaxVLLMModel(GenerativeModel):
     def __init__(self, config: ModelConfig):
         if not isinstance(config, ImaxVLLMConfig):
             config = ImaxVLLMConfig(model_name=config.model_name, **env_model_args())
@@ -61,14 +58,6 @@ class ImaxVLLMModel(LightevalModel):
         self._cache = sample_cache(config)
 
     @property
-    def tokenizer(self):
-        return self.processor.tokenizer
-
-    @property
-    def add_special_tokens(self) -> bool:
-        return False
-
-    @property
     def max_length(self) -> int:
         return self.config.max_model_length or 8192
 
@@ -86,15 +75,3 @@ class ImaxVLLMModel(LightevalModel):
                 o = gen.outputs[0]
                 out[i] = ModelResponse(input=prompts[i], text=[o.text.strip()], output_tokens=[list(o.token_ids)])
         return out
-
-    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
-        try:
-            return generate_with_cache(self, docs, self._generate, chunk_size=self.config.chunk_size)
-        finally:
-            drop_images(docs)
-
-    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")
-
-    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
-        raise NotImplementedError("IMAX tasks are generative only")
