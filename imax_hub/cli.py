@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from pathlib import Path
@@ -138,6 +139,8 @@ def build(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier build in --out.")] = False,
     require: Annotated[str, typer.Option(help="available (skip tasks whose source is missing) or all (fail).")] = "available",
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Build even if selected JPGs are absent.")] = False,
+    evaluation_framework: Annotated[str, typer.Option(help="Harness id written into eval.yaml (must be registered "
+                                                            "with the Hub for a leaderboard).")] = "imax-hub",
 ) -> None:
     """Build IMAX and DMAX from a PhysioNet tree into a dataset folder that `load_dataset` reads."""
     from imax_hub.build import BuildOptions
@@ -146,7 +149,8 @@ def build(
     opts = BuildOptions(physionet_root=physionet_root, out=out_dir, config=config, seed=seed, split_by=split_by,
                         target_images=target_images, min_tasks=min_tasks, rca_threshold=rca_threshold,
                         structures_per_image=structures_per_image, embed_images=embed_images, image_size=image_size,
-                        overwrite=overwrite, require=require, allow_missing_images=allow_missing_images)
+                        overwrite=overwrite, require=require, allow_missing_images=allow_missing_images,
+                        evaluation_framework=evaluation_framework)
     with _progress() as progress:
         result = run_build(opts, tick=_Ticker(progress))
     for t in result.tasks_missing:
@@ -325,6 +329,149 @@ def eval_(
     if summary:
         print_summary(summary)
         out.print(f"wrote {summary['_paths']['summary']} (numbers only) and {summary['_paths']['predictions']} (local)")
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write all or nothing: a failed run never leaves a half-written file (or loses the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _hub_errors(what: str):
+    """Turn the Hub's HTTP errors (auth, missing repo, refusal) into one clear line."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        raise ImaxError(f"{what}: the Hub refused: {str(exc).splitlines()[0]}") from None
+
+
+_ENDPOINT = typer.Option("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or https://huggingface.co).")
+_TOKEN = typer.Option("--token", help="Hub token with write access (default: HF_TOKEN or `hf auth login`).")
+
+
+@app.command()
+def submit(
+    results: Annotated[Path, typer.Argument(help="An imax results file (imax_<model>.json from `imax eval`, or `imax score`).")],
+    model: Annotated[str, typer.Option("--model", help="Model repo ORG/MODEL that gets the results.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", help="Benchmark dataset repo ORG/DATASET (holds eval.yaml).")],
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Commit sha of the benchmark dataset scored.")] = None,
+    source_url: Annotated[Optional[str], typer.Option("--source-url", help="Public page with the run's logs or paper.")] = None,
+    notes: Annotated[Optional[str], typer.Option("--notes", help="One public line about the setup (added to each entry).")] = None,
+    card: Annotated[Optional[Path], typer.Option("--card", help="Also propose this model card (from `imax card`) as README.md.")] = None,
+    create_pr: Annotated[bool, typer.Option("--create-pr", help="Open the pull request (default: dry run, print it).")] = False,
+    endpoint: Annotated[Optional[str], _ENDPOINT] = None,
+    token: Annotated[Optional[str], _TOKEN] = None,
+) -> None:
+    """Leaderboard entries (.eval_results/imax.yaml: aggregate numbers only) for a model repo, as a pull request."""
+    from huggingface_hub import constants
+
+    from imax_hub.hub import hub_api
+    from imax_hub.hub.eval_results import build_submission, describe, send
+    from imax_hub.metrics.runs import load_results
+
+    doc = load_results(results)
+    if card is not None and not card.is_file():
+        raise ImaxError(f"--card {card} not found (make it with `imax card`)")
+    sub = build_submission(doc, model=model, benchmark=benchmark, revision=revision, source_url=source_url,
+                           notes=notes, card=card.read_bytes() if card is not None else None)
+    for w in sub.warnings:
+        console.print(f"warning: {w}", style="yellow", highlight=False)
+    target = endpoint or constants.ENDPOINT
+    if not create_pr:
+        out.print(describe(sub, target), highlight=False, markup=False, soft_wrap=True)
+        out.print("dry run: nothing was sent (pass --create-pr to open the pull request)", highlight=False)
+        return
+    with _hub_errors(f"pull request on {model}"):
+        url = send(sub, hub_api(endpoint, token))
+    out.print(f"opened {url}", highlight=False)
+
+
+@app.command()
+def card(
+    results: Annotated[Path, typer.Argument(help="The model's imax results file.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Markdown file to write (the model repo's README.md).")] = Path("README.md"),
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Results of the run to compare against (Δ).")] = None,
+    trained_on: Annotated[str, typer.Option("--trained-on", help="imax, dmax or pseudo-imax (picks the template).")] = "imax",
+    model_id: Annotated[Optional[str], typer.Option("--model-id", help="Hub id of the model (default: from the results).")] = None,
+    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Hub id of the model it was fine-tuned from.")] = None,
+    benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Hub id of the benchmark dataset repo.")] = None,
+    model_index: Annotated[bool, typer.Option("--model-index/--no-model-index", help="Legacy model-index results in the front matter.")] = True,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.", min=10)] = 1000,
+) -> None:
+    """A model card: results with 95% intervals (and Δ against --baseline), training data, limits, how to reproduce."""
+    from imax_hub.cards import render_card
+    from imax_hub.hub import check_repo_id
+    from imax_hub.metrics.runs import load_results
+
+    for value, what in ((model_id, "--model-id"), (base_model, "--base-model"), (benchmark, "--benchmark")):
+        if value is not None:
+            check_repo_id(value, what)
+    text = render_card(load_results(results), baseline=load_results(baseline) if baseline is not None else None,
+                       trained_on=trained_on, model_id=model_id, base_model=base_model, benchmark=benchmark,
+                       model_index=model_index, n_boot=bootstrap)
+    _write_atomic(out_file, text)
+    out.print(f"wrote {out_file}", highlight=False)
+
+
+@app.command()
+def leaderboard(
+    runs: Annotated[list[Path], typer.Argument(help="imax results files, one per run.")],
+    html: Annotated[Path, typer.Option("--html", help="Standalone HTML page to write.")],
+    png: Annotated[Optional[Path], typer.Option("--png", help="Also write the chart as a PNG.")] = None,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Results of a run to compute Δ against.")] = None,
+    title: Annotated[str, typer.Option(help="Page title.")] = "IMAX leaderboard",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.", min=10)] = 1000,
+) -> None:
+    """A sortable leaderboard page (direction-aware, signatures on hover) and a chart of many runs."""
+    from imax_hub.leaderboard import board, chart_png, render_html
+    from imax_hub.metrics.runs import load_results
+
+    b = board([load_results(p) for p in runs], [str(p) for p in runs],
+              baseline=load_results(baseline) if baseline is not None else None, n_boot=bootstrap)
+    chart = chart_png(b)
+    _write_atomic(html, render_html(b, chart, title=title))
+    if png is not None:
+        _write_atomic(png, chart)
+    for i, r in enumerate(b["runs"], start=1):
+        out.print(f"{i}. {r['name']}  mean rank {r['mean_rank']:.2f}"
+                  + (f"  Δ {r['delta']:+.2f}%" if b["baseline"] else ""), highlight=False)
+    out.print(f"wrote {html}" + (f" and {png}" if png is not None else ""), highlight=False)
+
+
+@app.command(name="push-dataset")
+def push_dataset(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder written by `imax build`.")],
+    repo_id: Annotated[str, typer.Argument(help="Private dataset repo ORG/NAME (created private if missing).")],
+    push: Annotated[bool, typer.Option("--push", help="Upload (default: dry run, print the plan).")] = False,
+    staging: Annotated[Optional[Path], typer.Option("--staging", help="Keep the staged copy here for review.")] = None,
+    create_pr: Annotated[bool, typer.Option("--create-pr", help="Upload as a pull request instead of a commit.")] = False,
+    report_text: Annotated[bool, typer.Option("--include-report-text-i-have-physionet-permission",
+                                              help="Upload MIMIC-CXR report text too. The PhysioNet DUA forbids sharing "
+                                                   "it; only with written permission.")] = False,
+    endpoint: Annotated[Optional[str], _ENDPOINT] = None,
+    token: Annotated[Optional[str], _TOKEN] = None,
+) -> None:
+    """Upload an annotations-only copy (no images; no report text by default) to a private, gated dataset repo."""
+    from huggingface_hub import constants
+
+    from imax_hub.hub import hub_api
+    from imax_hub.hub.push_dataset import describe, push_dataset as run_push
+
+    if report_text:
+        console.print("WARNING: report text will be uploaded. MIMIC-CXR's data use agreement forbids sharing it "
+                      "unless PhysioNet permits it.", style="bold red", highlight=False)
+    with _hub_errors(f"dataset repo {repo_id}"):
+        plan, url = run_push(folder, repo_id, api=hub_api(endpoint, token) if push else None, dry_run=not push,
+                             report_text=report_text, staging=staging, create_pr=create_pr)
+    out.print(describe(plan, endpoint or constants.ENDPOINT), highlight=False, markup=False, soft_wrap=True)
+    if staging is not None:
+        out.print(f"staged copy kept in {staging}", highlight=False)
+    out.print(f"pushed: {url}" if url else "dry run: nothing was sent (pass --push to upload)", highlight=False)
 
 
 @app.command(name="setup-lighteval")

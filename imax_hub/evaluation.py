@@ -173,7 +173,13 @@ def run_eval(opts: EvalOptions) -> dict:
     _atomic_write(out / f"predictions_{name}.jsonl",
                   "".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in records))
     scores = score(records, {r["id"]: r["prediction"] for r in records})
-    summary = to_results(scores, name=opts.model, dataset_fingerprint=fingerprint)
+    command = None
+    if fingerprint is not None:
+        from imax_hub.build.folder import public_command
+        from imax_hub.metrics.runs import read_manifest
+
+        command = public_command(read_manifest(Path(dataset)))
+    summary = to_results(scores, name=opts.model, dataset_fingerprint=fingerprint, build_command=command)
     summary.update({
         "model": {"id": opts.model, "revision": _revision_of(model),
                   "backend": "baseline" if opts.model in BASELINES else opts.backend},

@@ -29,6 +29,10 @@ from lighteval.tasks.requests import Doc, SamplingMethod  # noqa: E402
 
 from imax_hub.build.folder import EVAL_PREFIX  # noqa: E402
 from imax_hub.metrics import METRICS_BY_KEY  # noqa: E402
+from imax_hub.upload_guard import refuse_detail_uploads, refuse_push_flags  # noqa: E402
+
+refuse_push_flags()
+refuse_detail_uploads()
 
 DEFAULT_DATASET = "./imax"
 BOOTSTRAP_RESAMPLES = 1000

@@ -1,12 +1,41 @@
+import ipaddress
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
 
-# Tests never touch the network.
+# Tests never touch the network: the Hub libraries are offline, and any socket connection to an address
+# outside the loopback range is refused in this process (the fake Hub of tests/fake_hub.py is on 127.0.0.1).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def is_loopback(address) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket path
+        return True
+    host = str(address[0]).split("%")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
+
+
+def _loopback_only(real):
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address):
+            raise OSError(f"tests never touch the network: connection to {address!r} refused (tests/conftest.py)")
+        return real(self, address)
+
+    connect.loopback_only = True
+    return connect
+
+
+socket.socket.connect = _loopback_only(socket.socket.connect)
+socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)
 
 from imax_hub.synth import synthesize  # noqa: E402
 

@@ -176,14 +176,21 @@ def test_ptb_tokenizer_and_meteor_match_pycocoevalcap():
     assert text.ptb_tokenize(["", "Heart normal.", ""]) == ["", "heart normal", ""]
 
     hyps, refs = text.ptb_tokenize(texts[:20]), text.ptb_tokenize(texts[20:40])
+    hyps[:5] = refs[:5]  # perfect matches: the jar aggregates their single chunk differently
     ours = text.Meteor()
     try:
         stats = ours.stats(hyps, refs)
         value = ours.corpus(stats)
-        # the jar aggregates by summing statistics: a weighted sum is a resample with repeats
-        counts = np.array([rng.randint(0, 3) for _ in stats])
-        summed = np.array(counts) @ np.array([[float(x) for x in s.split()] for s in stats])
-        assert ours.aggregate(summed[None, :])[0] == pytest.approx(ours.corpus(stats, counts), abs=1e-12)
+        raw = np.array([[float(x) for x in s.split()] for s in stats])
+        # a weighted sum of the aggregable statistics is a resample with repeats
+        for _ in range(3):
+            counts = np.array([rng.randint(0, 3) for _ in stats])
+            summed = counts @ text.meteor_aggregable(raw)
+            assert ours.aggregate(summed[None, :])[0] == pytest.approx(ours.corpus(stats, counts), abs=1e-12)
+        perfect = raw[:5].sum(0)[None, :]
+        assert ours.aggregate(perfect)[0] < 0.9  # raw lines summed: the bug this guards against
+        assert ours.aggregate(text.meteor_aggregable(raw[:5]).sum(0)[None, :])[0] == pytest.approx(1.0)
+        assert ours.corpus(stats[:5]) == pytest.approx(1.0)
     finally:
         ours.close()
     theirs_value, _ = PycocoMeteor().compute_score({i: [r] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)})

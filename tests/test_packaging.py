@@ -13,6 +13,9 @@ def test_every_subpackage_is_listed_in_pyproject():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "imax_hub").rglob("__init__.py")}
-    assert found | {"imax_hub.dataset_scripts"} == listed
-    assert config["package-dir"] == {"imax_hub.dataset_scripts": "dataset_scripts"}
+    assert found | {"imax_hub.dataset_scripts", "imax_hub.model_cards"} == listed
+    assert config["package-dir"] == {"imax_hub.dataset_scripts": "dataset_scripts", "imax_hub.model_cards": "model_cards"}
     assert (ROOT / "dataset_scripts" / "README.md.jinja").is_file() and (ROOT / "dataset_scripts" / "eval.yaml.jinja").is_file()
+    assert (ROOT / "model_cards" / "__init__.py").is_file()
+    for kind in ("imax", "dmax", "pseudo_imax"):
+        assert (ROOT / "model_cards" / f"{kind}.md.jinja").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -65,8 +66,12 @@ class BuildOptions:
     overwrite: bool = False
     require: str = "available"  # available | all
     allow_missing_images: bool = False
+    evaluation_framework: str = "imax-hub"  # eval.yaml's harness id (build.folder.DEFAULT_EVALUATION_FRAMEWORK)
 
     def check(self) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.evaluation_framework):
+            raise ImaxError(f"--evaluation-framework must be a Hub framework id (lower-case letters, digits, '.', '_', "
+                            f"'-'), not {self.evaluation_framework!r}")
         if self.config not in ("imax", "dmax", "all"):
             raise ImaxError(f"--config must be imax, dmax or all, not {self.config!r}")
         if self.split_by not in ("patient", "image"):

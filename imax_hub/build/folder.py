@@ -20,6 +20,9 @@ from imax_hub.build.rows import ROW_SCHEMA
 from imax_hub.sources.layout import TASKS
 
 EVAL_PREFIX = "eval-"
+# Our harness id for the Hub's eval.yaml; it must be registered with the Hub (huggingface.js
+# EVALUATION_FRAMEWORKS) before a leaderboard appears, so it is a build option.
+DEFAULT_EVALUATION_FRAMEWORK = "imax-hub"
 MAX_SHARD_BYTES = 500 * 2**20  # datasets' push_to_hub default
 PRETTY_NAME = "IMAX and DMAX (local rebuild)"
 LICENSE_LINK = "https://physionet.org/content/mimic-cxr-jpg/view-license/2.1.0/"
@@ -31,14 +34,38 @@ CITATION = """@article{zhu2025imax,
 }"""
 
 
-def features(decode_image: bool = True):
+# The access form of a gated Hub copy: the Hub cannot check PhysioNet credentials, so requests are approved
+# by hand (gated="manual") against these answers.
+GATING = {
+    "extra_gated_heading": "Credentialed PhysioNet data",
+    "extra_gated_prompt": ("This dataset is derived from credentialed PhysioNet projects (MIMIC-CXR-JPG, MIMIC-CXR, "
+                           "MIMIC-CXR-PE-Severity, CXR-LT 2024, MIMIC-Ext-MIMIC-CXR-VQA). Request access only if you "
+                           "are a credentialed PhysioNet user who has signed their data use agreements; the maintainers "
+                           "check your PhysioNet username before approving."),
+    "extra_gated_fields": {
+        "PhysioNet username": "text",
+        "Affiliation": "text",
+        "I am a credentialed PhysioNet user and have completed the required CITI training": "checkbox",
+        "I have signed the data use agreements of MIMIC-CXR-JPG, MIMIC-CXR, MIMIC-CXR-PE-Severity, CXR-LT 2024 "
+        "and MIMIC-Ext-MIMIC-CXR-VQA": "checkbox",
+        "I will not share this data, or anything derived from it that contains patient information, with anyone "
+        "who has not signed those agreements": "checkbox",
+    },
+    "extra_gated_button_content": "Request access (credentialed PhysioNet users only)",
+}
+
+
+def features(decode_image: bool = True, image: bool = True):
     """The ``datasets`` features of a row: ``image`` is an Image feature, or with ``decode_image=False`` its
     plain ``{bytes, path}`` struct (the ``eval-*`` configs: a harness that builds every prompt up front
-    must not decode every X-ray into memory; the model opens images batch by batch)."""
+    must not decode every X-ray into memory; the model opens images batch by batch); ``image=False``:
+    no image column (the annotations-only Hub copy)."""
     import datasets
 
     feats = datasets.Features.from_arrow_schema(ROW_SCHEMA)
-    if decode_image:
+    if not image:
+        del feats["image"]
+    elif decode_image:
         feats["image"] = datasets.Image()
     return feats
 
@@ -118,15 +145,16 @@ def config_layout(shards: list[dict]) -> list[dict]:
     return configs
 
 
-def card_yaml(configs: list[dict], fingerprint: str) -> str:
-    """YAML front matter: licence, gating, configs and dataset_info with real sizes."""
+def card_yaml(configs: list[dict], fingerprint: str, image: bool = True) -> str:
+    """YAML front matter: licence, gating, configs and dataset_info with real sizes (``image=False``: the
+    annotations-only copy, whose rows have no image column)."""
     import datasets
     import yaml
 
     infos = []
     for c in configs:
         info = datasets.DatasetInfo(
-            features=features(c.get("decode_image", True)),
+            features=features(c.get("decode_image", True), image=image),
             # the fingerprint in the info makes a rebuilt folder a different dataset to the datasets cache
             description=f"imax-hub build {fingerprint}",
             splits=datasets.SplitDict({s: datasets.SplitInfo(name=s, num_bytes=v["arrow_bytes"], num_examples=v["rows"])
@@ -147,12 +175,7 @@ def card_yaml(configs: list[dict], fingerprint: str) -> str:
         "language": ["en"],
         "tags": ["medical", "chest-xray", "mimic-cxr", "multi-task", "imax"],
         "size_categories": [size],
-        "extra_gated_heading": "Credentialed PhysioNet data",
-        "extra_gated_prompt": ("This dataset is derived from credentialed PhysioNet projects (MIMIC-CXR-JPG, MIMIC-CXR, "
-                               "MIMIC-CXR-PE-Severity, CXR-LT 2024, MIMIC-Ext-MIMIC-CXR-VQA). Request access only if you "
-                               "are a credentialed PhysioNet user who has signed their data use agreements."),
-        "extra_gated_fields": {"PhysioNet username": "text",
-                               "I am credentialed on PhysioNet and have signed the data use agreements of the source projects": "checkbox"},
+        **GATING,
         "configs": [
             {"config_name": c["name"], **({"default": True} if c["default"] else {}),
              "data_files": [{"split": s, "path": v["paths"]} for s, v in c["splits"].items()]}
@@ -163,12 +186,17 @@ def card_yaml(configs: list[dict], fingerprint: str) -> str:
     return yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
 
 
-def _template(name: str):
+def dataset_template(name: str):
     import jinja2
 
     text = resources.files("imax_hub.dataset_scripts").joinpath(name).read_text()
     return jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=True).from_string(text)
+
+
+def public_command(manifest: dict) -> str:
+    """The build command with the local PhysioNet root masked: cards and results travel, local paths must not."""
+    return manifest["command"].replace(manifest["options"]["physionet_root"], "PHYSIONET_ROOT")
 
 
 def write_card(folder: Path, manifest: dict, stats: dict) -> None:
@@ -178,18 +206,37 @@ def write_card(folder: Path, manifest: dict, stats: dict) -> None:
     configs = config_layout(manifest["shards"])
     config_rows = [{"name": c["name"], "what": c["what"], "default": c["default"],
                     "splits": ", ".join(f"{s}: {v['rows']:,}" for s, v in c["splits"].items())} for c in configs]
-    text = _template("README.md.jinja").render(
+    text = dataset_template("README.md.jinja").render(
         yaml=card_yaml(configs, manifest["fingerprint"]), pretty_name=PRETTY_NAME, built=manifest["configs_built"],
         version=manifest["imax_hub_version"], fingerprint=manifest["fingerprint"],
-        # the card may travel (an --embed-images copy): no local path in it
-        command=manifest["command"].replace(manifest["options"]["physionet_root"], "PHYSIONET_ROOT"),
+        command=public_command(manifest),
         folder_name=folder.name if not folder.name.startswith(".") else manifest["out_name"],
         config_rows=config_rows, stats_table=markdown_table(stats),
         skipped=sorted(manifest["skipped"].items()), missing_tasks=manifest["tasks_missing"], citation=CITATION,
     )
     (folder / "README.md").write_text(text)
-    imax_task_configs = [c["name"] for c in configs if c["name"] in TASKS and "test" in c["splits"]]
-    (folder / "eval.yaml").write_text(_template("eval.yaml.jinja").render(pretty_name=PRETTY_NAME, tasks=imax_task_configs))
+    framework = manifest["options"].get("evaluation_framework", DEFAULT_EVALUATION_FRAMEWORK)
+    (folder / "eval.yaml").write_text(eval_yaml(configs, framework))
+
+
+def eval_yaml(configs: list[dict], framework: str) -> str:
+    """The Hub's ``eval.yaml``: one leaderboard task per metric (task id = metric key) whose task has a test split.
+
+    The Hub spec has no metric-direction field, so the description says which tasks are lower-is-better.
+    """
+    from imax_hub.metrics import METRICS
+
+    with_test = {c["name"] for c in configs if c["name"] in TASKS and "test" in c["splits"]}
+    tasks = [{"id": m.key, "label": m.label, "config": m.task, "higher_is_better": m.higher_is_better}
+             for m in METRICS if m.task in with_test]
+    lower = [t["id"] for t in tasks if not t["higher_is_better"]]
+    description = (
+        "The 16 test metrics of the IMAX paper (Table 2), one leaderboard task per metric, each x100 on the shared "
+        "IMAX/DMAX test split of its task config, computed by imax-hub (metric signatures in each result's notes). "
+        + (f"Lower is better for {', '.join(lower)} (errors); higher is better for every other task."
+           if lower else "Higher is better for every task."))
+    return dataset_template("eval.yaml.jinja").render(pretty_name=PRETTY_NAME, description=description,
+                                               framework=framework, tasks=tasks)
 
 
 def fingerprint(shards: list[dict]) -> str:

@@ -224,11 +224,11 @@ def reduce_metric(key: str, stats: np.ndarray, weights: np.ndarray, meteor=None)
     ``meteor`` is an open :class:`imax_hub.metrics.text.Meteor` to reuse (one JVM for a whole bootstrap).
     A resample without any item of a metric gives nan for it.
     """
-    sums = weights @ stats
     totals = weights.sum(1)
     if key == "report_meteor":
-        from imax_hub.metrics.text import Meteor
+        from imax_hub.metrics.text import Meteor, meteor_aggregable
 
+        sums = weights @ meteor_aggregable(stats)
         scorer = meteor or Meteor()
         try:
             values = 100 * np.array(scorer.aggregate(sums))
@@ -237,6 +237,7 @@ def reduce_metric(key: str, stats: np.ndarray, weights: np.ndarray, meteor=None)
                 scorer.close()
         values[totals == 0] = np.nan
         return values
+    sums = weights @ stats
     with np.errstate(invalid="ignore", divide="ignore"):
         values = METRICS_BY_KEY[key].reduce(sums, totals)
     return np.where(totals > 0, values, np.nan)

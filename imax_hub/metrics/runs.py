@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +19,21 @@ from imax_hub.errors import ImaxError
 from imax_hub.metrics import METRICS, METRICS_BY_KEY, RESULTS_FORMAT, RunScores, reduce_metric, score
 
 
+def read_manifest(folder: Path) -> dict:
+    """A build folder's ``build_manifest.json``, or a clear error."""
+    manifest_path = Path(folder) / "build_manifest.json"
+    if not manifest_path.is_file():
+        raise ImaxError(f"{manifest_path} not found: --dataset must be a folder written by `imax build`")
+    return json.loads(manifest_path.read_text())
+
+
 def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]:
     """Test rows (id, task, subtask, answer, target) of a built folder's config, sorted by id; and its fingerprint."""
     import pyarrow.parquet as pq
 
     from imax_hub.build.folder import config_layout
 
-    manifest_path = Path(folder) / "build_manifest.json"
-    if not manifest_path.is_file():
-        raise ImaxError(f"{manifest_path} not found: --dataset must be a folder written by `imax build`")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(folder)
     configs = {c["name"]: c for c in config_layout(manifest["shards"])}
     if config not in configs or "test" not in configs[config]["splits"]:
         raise ImaxError(f"{folder} has no test split for config {config!r} (configs: {', '.join(configs)})")
@@ -59,13 +65,16 @@ def read_predictions(path: Path) -> dict[str, str]:
     return out
 
 
-def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None = None) -> dict:
+def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None = None,
+               build_command: str | None = None) -> dict:
     """A results document (numbers only; see the module docstring)."""
     return {
         "format": RESULTS_FORMAT,
         "name": name,
         "imax_hub_version": __version__,
+        "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset_fingerprint": dataset_fingerprint,
+        "build_command": build_command,  # PhysioNet root masked
         "test_set_hash": scores.test_set_hash,
         "n_items": len(scores.item_ids),
         "items_per_task": scores.items_per_task,
@@ -78,9 +87,11 @@ def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None 
 
 
 def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: str | None = None) -> dict:
+    from imax_hub.build.folder import public_command
+
     rows, fingerprint = load_test_rows(folder, config)
     return to_results(score(rows, read_predictions(predictions)), name=name or Path(predictions).stem,
-                      dataset_fingerprint=fingerprint)
+                      dataset_fingerprint=fingerprint, build_command=public_command(read_manifest(folder)))
 
 
 def load_results(path: Path) -> dict:
@@ -159,12 +170,9 @@ def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, se
     return out
 
 
-def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
-    """Each later run against the first (the baseline): values, differences with paired bootstrap 95%
-    intervals, Δ with its interval, and the improved count."""
-    base = docs[0]
-    n = base["n_items"]
-    keys = [m.key for m in METRICS if all(m.key in d["metrics"] for d in docs)]
+def _paired_resamples(docs: list[dict], keys: list[str], *, n_boot: int, seed: int, chunk: int = 100) -> list[dict]:
+    """Each run's value of each metric on the same ``n_boot`` resamples of the items (a paired bootstrap)."""
+    n = docs[0]["n_items"]
     stats = [{k: (np.array(d["item_stats"][k]["items"], dtype=np.int64),
                   np.array(d["item_stats"][k]["stats"], dtype=np.float64)) for k in keys} for d in docs]
     rng = np.random.default_rng(seed)
@@ -178,7 +186,7 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
         done = 0
         while done < n_boot:
             b = min(chunk, n_boot - done)
-            w = _weights(rng, n, b)  # the same resamples for every run: a paired bootstrap
+            w = _weights(rng, n, b)
             for r, run_stats in enumerate(stats):
                 for k in keys:
                     items, s = run_stats[k]
@@ -187,7 +195,27 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
     finally:
         if meteor is not None:
             meteor.close()
-    boot = [{k: np.concatenate(v) for k, v in run.items()} for run in boot]
+    return [{k: np.concatenate(v) for k, v in run.items()} for run in boot]
+
+
+def _percentiles(values: np.ndarray) -> list[float]:
+    if not np.isfinite(values).any():
+        return [math.nan, math.nan]
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def intervals(doc: dict, *, n_boot: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """Percentile 95% bootstrap interval of each metric of one results document."""
+    return compare([doc], n_boot=n_boot, seed=seed)["runs"][0]["ci95"]
+
+
+def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
+    """Each later run against the first (the baseline): values, differences with paired bootstrap 95%
+    intervals, Δ with its interval, and the improved count."""
+    base = docs[0]
+    keys = [m.key for m in METRICS if all(m.key in d["metrics"] for d in docs)]
+    boot = _paired_resamples(docs, keys, n_boot=n_boot, seed=seed, chunk=chunk)
     out = {"baseline": base["name"], "bootstrap": {"resamples": n_boot, "seed": seed, "interval": "percentile 95%"},
            "metrics": [{"key": k, "label": METRICS_BY_KEY[k].label, "higher_is_better": METRICS_BY_KEY[k].higher_is_better,
                         "signature": base["metrics"][k]["signature"]} for k in keys],
@@ -195,19 +223,17 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
     base_values = {k: base["metrics"][k]["value"] for k in keys}
     for r, doc in enumerate(docs):
         values = {k: doc["metrics"][k]["value"] for k in keys}
-        entry = {"name": doc["name"], "values": values, "parse_failures": doc["parse_failures"]}
+        entry = {"name": doc["name"], "values": values, "ci95": {k: _percentiles(boot[r][k]) for k in keys},
+                 "parse_failures": doc["parse_failures"]}
         if r > 0:
             diffs = {}
             for k in keys:
-                d = boot[r][k] - boot[0][k]
-                lo, hi = np.nanpercentile(d, [2.5, 97.5]) if np.isfinite(d).any() else (math.nan, math.nan)
-                diffs[k] = {"diff": values[k] - base_values[k], "ci95": [float(lo), float(hi)],
+                diffs[k] = {"diff": values[k] - base_values[k], "ci95": _percentiles(boot[r][k] - boot[0][k]),
                             "relative_gain": relative_gain(k, base_values[k], values[k])}
             dl, improved, counted = delta(base_values, values)
             boot_delta = np.array([delta({k: boot[0][k][i] for k in keys}, {k: boot[r][k][i] for k in keys})[0]
                                    for i in range(n_boot)])
-            lo, hi = np.nanpercentile(boot_delta, [2.5, 97.5]) if np.isfinite(boot_delta).any() else (math.nan, math.nan)
-            entry.update({"differences": diffs, "delta": dl, "delta_ci95": [float(lo), float(hi)],
+            entry.update({"differences": diffs, "delta": dl, "delta_ci95": _percentiles(boot_delta),
                           "improved": improved, "metrics_counted": counted})
         out["runs"].append(entry)
     return out

@@ -104,6 +104,25 @@ def rouge1_f(hypotheses: list[str], references: list[str]) -> np.ndarray:
     return out
 
 
+def meteor_aggregable(stats: np.ndarray) -> np.ndarray:
+    """Per-item METEOR statistics whose plain sum is the jar's corpus aggregate.
+
+    The jar's ``MeteorStats.addStats`` skips the single chunk of a perfect match (every word of both
+    sides matched in one chunk), so a corpus of perfect matches has no fragmentation penalty; summing the
+    raw lines would count those chunks and score an all-perfect corpus about 0.56 instead of 1.
+    Columns: 0/1 test/reference length, 4..19 the four stages' (test, reference) content and function
+    matches, 20 chunks.
+    """
+    stats = np.array(stats, dtype=np.float64, copy=True)
+    if stats.size == 0:
+        return stats
+    test_matches = stats[:, 4:20:4].sum(1) + stats[:, 6:20:4].sum(1)
+    ref_matches = stats[:, 5:20:4].sum(1) + stats[:, 7:20:4].sum(1)
+    perfect = (test_matches == stats[:, 0]) & (ref_matches == stats[:, 1]) & (stats[:, 20] == 1.0)
+    stats[perfect, 20] = 0.0
+    return stats
+
+
 class Meteor:
     """METEOR 1.5 through pycocoevalcap's jar and command line, keeping per-item statistics."""
 
@@ -141,8 +160,9 @@ class Meteor:
         return float(self.proc.stdout.readline().strip())
 
     def aggregate(self, sums: np.ndarray) -> list[float]:
-        """Corpus scores of summed statistics rows, in one EVAL: the jar's aggregation is a sum of the
-        per-item statistics, so a weighted sum stands for a resample with repeats (tested)."""
+        """Corpus scores of summed statistics rows, in one EVAL. The jar aggregates by summing the per-item
+        statistics of :func:`meteor_aggregable`, so a weighted sum of those stands for a resample with repeats
+        (tested)."""
         lines = [" ".join(repr(float(v)) for v in row) for row in sums]
         if not lines:
             return []

@@ -1,0 +1,53 @@
+"""Keep lighteval from uploading imax per-sample details.
+
+lighteval's ``--push-to-hub`` and ``--push-to-tensorboard`` upload every sample's details (prompts, gold
+answers, report text, model outputs) to a Hub dataset repo. For imax tasks those are credentialed text,
+so once our task module is loaded the upload methods refuse whenever an imax task is among the details,
+and ``lighteval … --push-to-hub`` with imax tasks stops at start-up instead of after the whole run.
+Aggregate scores go to the Hub with ``imax submit``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from imax_hub.errors import ImaxError
+
+GUARDED_METHODS = ("push_to_hub", "push_details_to_hub", "push_to_tensorboard")
+PUSH_FLAGS = ("--push-to-hub", "--push-to-tensorboard")
+MESSAGE = ("lighteval would upload per-sample details of imax tasks (prompts, gold answers, report text): "
+           "refused, because they are credentialed PhysioNet data. Run without {what}; publish aggregate "
+           "scores with `imax submit`.")
+
+
+def _has_imax_details(tracker) -> bool:
+    details = getattr(getattr(tracker, "details_logger", None), "details", None) or {}
+    return any(str(name).startswith("imax_") for name in details)
+
+
+def refuse_detail_uploads() -> None:
+    """Wrap lighteval's upload methods (once) so that they raise for trackers holding imax details."""
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+
+    if getattr(EvaluationTracker, "_imax_guarded", False):
+        return
+    for name in GUARDED_METHODS:
+        original = getattr(EvaluationTracker, name)
+
+        def guarded(self, *args, _original=original, _name=name, **kwargs):
+            if _has_imax_details(self):
+                raise ImaxError(MESSAGE.format(what=f"the upload ({_name})"))
+            return _original(self, *args, **kwargs)
+
+        setattr(EvaluationTracker, name, guarded)
+    EvaluationTracker._imax_guarded = True
+
+
+def refuse_push_flags(argv: list[str] | None = None) -> None:
+    """Stop a ``lighteval`` command line that asks to push, before any model is loaded."""
+    argv = sys.argv if argv is None else argv
+    if argv and Path(argv[0]).name.startswith("lighteval"):
+        flags = [a for a in argv[1:] if a.split("=", 1)[0] in PUSH_FLAGS]
+        if flags:
+            raise ImaxError(MESSAGE.format(what=" and ".join(flags)))

@@ -1,0 +1,1 @@
+"""Model-card templates (IMAX, DMAX, pseudo-IMAX training data); shipped as ``imax_hub.model_cards``."""
