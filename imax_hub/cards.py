@@ -15,7 +15,7 @@ from imax_hub import __version__
 from imax_hub.build.folder import CITATION
 from imax_hub.errors import ImaxError
 from imax_hub.metrics import METRICS_BY_KEY
-from imax_hub.metrics.runs import check_comparable, compare
+from imax_hub.metrics.runs import check_comparable, compare, display_name
 
 TRAINED_ON = {"imax": ("imax.md.jinja", "IMAX"), "dmax": ("dmax.md.jinja", "DMAX"),
               "pseudo-imax": ("pseudo_imax.md.jinja", "pseudo-IMAX")}
@@ -85,7 +85,7 @@ def render_card(doc: dict, *, baseline: dict | None = None, trained_on: str = "i
             d = run["differences"][k]
             row.update({"baseline": base["values"][k], "diff": d["diff"], "diff_ci": d["ci95"], "gain": d["relative_gain"]})
         rows.append(row)
-    model_name = model_id or (doc.get("model") or {}).get("id") or doc["name"]
+    model_name = model_id or display_name(doc)
     data = card_data(doc, model_name=model_name, base_model=base_model, benchmark=benchmark, model_index=model_index,
                      trained_on=trained_on)
     build_options = _build_options(doc.get("build_command") or "")
@@ -97,7 +97,7 @@ def render_card(doc: dict, *, baseline: dict | None = None, trained_on: str = "i
         n_items=doc["n_items"], test_set_hash=doc["test_set_hash"], imax_hub_version=doc.get("imax_hub_version", __version__),
         harness=f"{harness['name']} {harness.get('version', '')}".strip() if harness.get("name") else None,
         n_boot=n_boot, rows=rows,
-        baseline=None if base is None else {"name": base["name"], "delta": run["delta"], "delta_ci95": run["delta_ci95"],
+        baseline=None if base is None else {"name": display_name(baseline), "delta": run["delta"], "delta_ci95": run["delta_ci95"],
                                             "improved": run["improved"], "counted": run["metrics_counted"]},
         parse_failures=", ".join(f"{t} {n:,}" for t, n in sorted(doc.get("parse_failures", {}).items()) if n),
         build_options=(" " + build_options) if build_options else "", model_ref=model_id or model_name,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from imax_hub.errors import ImaxError
-from imax_hub.metrics.runs import check_comparable, compare
+from imax_hub.metrics.runs import check_comparable, compare, display_name
 
 # distinct, saturated swatch colours (matplotlib's tab10); a run keeps its colour in the table and the chart
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -38,9 +38,9 @@ def board(docs: list[dict], paths: list[str], *, baseline: dict | None = None, n
         raise ImaxError("no results files given")
     all_docs = ([baseline] if baseline is not None else []) + docs
     check_comparable(all_docs, (["--baseline"] if baseline is not None else []) + list(paths))
-    names = [d["name"] for d in docs]
+    names = [display_name(d) for d in docs]
     if len(set(names)) < len(names):  # two runs of one model: tell them apart by file
-        names = [f"{d['name']} ({Path(p).stem})" for d, p in zip(docs, paths)]
+        names = [f"{n} ({Path(p).stem})" for n, p in zip(names, paths)]
     result = compare(all_docs, n_boot=n_boot)
     runs_out = result["runs"][1:] if baseline is not None else result["runs"]
     metrics = result["metrics"]
@@ -55,7 +55,7 @@ def board(docs: list[dict], paths: list[str], *, baseline: dict | None = None, n
                      "delta": r.get("delta", 0.0 if baseline is not None else math.nan),
                      "delta_ci": r.get("delta_ci95", [0.0, 0.0])})
     runs.sort(key=lambda r: r["mean_rank"])
-    return {"metrics": metrics, "runs": runs, "baseline": baseline["name"] if baseline is not None else None,
+    return {"metrics": metrics, "runs": runs, "baseline": display_name(baseline) if baseline is not None else None,
             "test_set_hash": docs[0]["test_set_hash"], "n_items": docs[0]["n_items"],
             "fingerprint": docs[0].get("dataset_fingerprint")}
 

@@ -348,6 +348,13 @@ def test_push_dataset_creates_a_private_gated_repo_and_refuses_a_public_one(demo
         repo = hub.repos[("dataset", "org/imax-annotations")]
         assert repo.private and repo.gated == "manual"
         steps = [(r.method, r.path) for r in hub.requests]
+        # a later push into the (private) repo replaces the shards, so none of an older build lingers
+        repo.files["data/old-task/train-00000-of-00001.parquet"] = b"PAR1 stale"
+        first = dict(repo.files)
+        assert _cli(capsys, "push-dataset", demo["folder"], "org/imax-annotations", "--push", "--endpoint", hub.endpoint,
+                    "--token", "hf_test")[0] == 0
+        assert repo.commits[-1]["deleted"] == ["data/old-task/train-00000-of-00001.parquet"]
+        assert set(repo.files) == set(first) - {"data/old-task/train-00000-of-00001.parquet"}
     assert steps[:3] == [("GET", "/api/datasets/org/imax-annotations"), ("POST", "/api/repos/create"),
                          ("PUT", "/api/datasets/org/imax-annotations/settings")]  # private and gated before any upload
     assert json.loads(hub.requests[1].body)["visibility"] == "private"
@@ -488,6 +495,8 @@ def test_nothing_credentialed_reaches_any_uploadable_artifact(demo, capsys, monk
         artifacts[f"lighteval {f.name}"] = f.read_text()
     leaks = {name: _leaks(text, sensitive) for name, text in artifacts.items()}
     assert leaks == {name: [] for name in artifacts}
+    for name in ("card", "leaderboard html", "submit dry run", "bytes sent for the PR"):  # no local path either
+        assert str(demo["base"]) not in artifacts[name], name
 
 
 def test_the_suite_refuses_connections_outside_loopback():

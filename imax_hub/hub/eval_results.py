@@ -88,7 +88,9 @@ def build_submission(doc: dict, *, model: str, benchmark: str, revision: str | N
     if notes is not None and (len(notes) > 500 or "\n" in notes):
         raise ImaxError("--notes must be one line of at most 500 characters (it is public)")
     warnings = []
-    revision = revision or (doc.get("dataset") or {}).get("revision")
+    if revision is None:  # the revision `imax eval --dataset-revision` scored, when it was a commit sha
+        scored = (doc.get("dataset") or {}).get("revision")
+        revision = scored if scored and re.fullmatch(r"[0-9a-f]{40}", scored) else None
     if revision is not None and not re.fullmatch(r"[0-9a-f]{40}", revision):
         raise ImaxError(f"--revision must be the benchmark dataset's 40-character commit sha, not {revision!r}")
     if revision is None:

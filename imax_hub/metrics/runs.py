@@ -104,6 +104,15 @@ def load_results(path: Path) -> dict:
     return doc
 
 
+def display_name(doc: dict) -> str:
+    """A run's public name: the model's Hub id or baseline name; a local model folder by its last component
+    only (pages and cards travel; local paths stay here)."""
+    name = doc["name"]
+    if name.startswith(("/", "~", ".")) or Path(name).expanduser().is_dir() or name.count("/") > 1:
+        return Path(name).name
+    return name
+
+
 def relative_gain(key: str, baseline: float, model: float) -> float:
     """(M_m - M_b) / M_b, sign flipped for lower-is-better metrics, so improvement is positive; nan if M_b = 0."""
     if not baseline or math.isnan(baseline) or math.isnan(model):
@@ -203,11 +212,6 @@ def _percentiles(values: np.ndarray) -> list[float]:
         return [math.nan, math.nan]
     lo, hi = np.nanpercentile(values, [2.5, 97.5])
     return [float(lo), float(hi)]
-
-
-def intervals(doc: dict, *, n_boot: int = 1000, seed: int = 0) -> dict[str, list[float]]:
-    """Percentile 95% bootstrap interval of each metric of one results document."""
-    return compare([doc], n_boot=n_boot, seed=seed)["runs"][0]["ci95"]
 
 
 def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
