@@ -200,7 +200,7 @@ def test_card_numbers_are_the_results_and_delta_is_compares(demo, capsys, tmp_pa
         assert ci[0] - 1e-9 <= v <= ci[1] + 1e-9
         assert f"| {m.key} | `{doc['metrics'][m.key]['signature']}` |" in text
     assert "**DMAX** (decentralised multi-annotation)" in text and "None of it is redistributed" in text
-    assert f"must print fingerprint {doc['dataset_fingerprint']}" in text and "--target-images 40" in text
+    assert f"has the test-set hash `{doc['test_set_hash']}`" in text and "--target-images 40" in text
     data = ModelCard(text).data
     assert data.base_model == "llava-hf/llava-1.5-7b-hf" and data.datasets == ["org/imax"]
     assert sorted(r.metric_type for r in data.eval_results) == sorted(KEYS)
