@@ -474,6 +474,49 @@ def push_dataset(
     out.print(f"pushed: {url}" if url else "dry run: nothing was sent (pass --push to upload)", highlight=False)
 
 
+@app.command()
+def fim(
+    model: Annotated[str, typer.Option("--model", help="Hub id or local folder of an image-text-to-text model (a checkpoint).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for fim.json.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="A build folder.")] = Path("imax"),
+    config: Annotated[str, typer.Option(help="Config whose train rows are sampled (imax, dmax, …).")] = "imax",
+    adapter: Annotated[Optional[str], typer.Option("--adapter", help="A peft LoRA adapter on top of --model.")] = None,
+    samples: Annotated[int, typer.Option(help="Train rows drawn at random (the paper: 1,600).", min=2)] = 1600,
+    n: Annotated[int, typer.Option("--n", help="Samples per FIM (the paper: 32); one SE/ρ per group.", min=2)] = 32,
+    params: Annotated[str, typer.Option(help="one-per-layer (the paper's rule), all-lora, all, or layers:REGEX.")] = "one-per-layer",
+    seed: Annotated[int, typer.Option(help="Seed for the rows drawn and the scalar picked per layer.")] = 0,
+    label: Annotated[Optional[str], typer.Option(help="Name of this checkpoint in plots (default: its folder name).")] = None,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float64.")] = "float32",
+) -> None:
+    """Fisher-information spectra (Eq. 2-4): SE and ρ of the empirical FIM per group of N training samples."""
+    from imax_hub.fim import FimOptions, run_fim
+
+    if dtype not in ("float32", "bfloat16", "float16", "float64"):
+        raise ImaxError(f"--dtype must be float32, bfloat16, float16 or float64, not {dtype!r}")
+    doc = run_fim(FimOptions(model=model, dataset=dataset, out=out_dir, config=config, adapter=adapter, samples=samples,
+                             n=n, params=params, seed=seed, label=label, dtype=dtype))
+    s = doc["summary"]
+    out.print(f"{doc['label']} ({config}): {doc['groups']} groups of {n}, {doc['params']['count']} parameters "
+              f"({params}): SE {s['se_mean']:.4f} ± {s['se_std']:.4f}, ρ {s['rho_mean']:.2f}% ± {s['rho_std']:.2f}",
+              highlight=False)
+    out.print(f"wrote {out_dir / 'fim.json'}", highlight=False)
+
+
+@app.command(name="fim-plot")
+def fim_plot(
+    runs: Annotated[list[Path], typer.Argument(help="`imax fim` output folders (checkpoints in order; any configs).")],
+    out_file: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("fim.png"),
+) -> None:
+    """Figure-5-style violin + box plots of SE and ρ across checkpoints, one colour per config."""
+    from imax_hub.fim import load_fim, plot
+
+    docs = [load_fim(p) for p in runs]
+    if len({d["n"] for d in docs}) > 1:
+        raise ImaxError("the runs use different --n; their spectra are not comparable")
+    plot(docs, out_file)
+    out.print(f"wrote {out_file}", highlight=False)
+
+
 @app.command(name="setup-lighteval")
 def setup_lighteval() -> None:
     """Make the `lighteval` command itself work offline in this environment (one .pth startup hook)."""
