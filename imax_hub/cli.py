@@ -517,6 +517,40 @@ def fim_plot(
     out.print(f"wrote {out_file}", highlight=False)
 
 
+@app.command(name="pseudo-label")
+def pseudo_label(
+    model: Annotated[str, typer.Option("--model", help="The stage-1 model (trained on dmax): Hub id or local folder.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for generations.jsonl (the resume point) and counts.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="The build folder; gets the pseudo_imax configs.")] = Path("imax"),
+    config: Annotated[str, typer.Option(help="Config whose train images are pseudo-labelled.")] = "dmax",
+    backend: Annotated[str, typer.Option(help="transformers, stock or vllm (as imax eval).")] = "transformers",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    model_args: Annotated[Optional[str], typer.Option("--model-args", help="Backend options key=value,…")] = None,
+) -> None:
+    """Stage 2 of the three-stage strategy: pseudo-label the tasks DMAX images lack; write pseudo_imax configs."""
+    from imax_hub.backends import BASELINES
+    from imax_hub.evaluation import EvalOptions, _revision_of, make_model
+    from imax_hub.pseudo import PSEUDO_CONFIG, STAGE3_CONFIG, pseudo_label as run_pseudo
+
+    if model in BASELINES:
+        raise ImaxError(f"{model!r} is an evaluation baseline (it answers test items); pseudo-labels need a model")
+    backend_model = make_model(EvalOptions(model=model, dataset=str(dataset), backend=backend, batch_size=batch_size,
+                                           model_args=model_args))
+    backend_model._cache = None  # generations.jsonl is the resume point
+    with _progress() as progress:
+        # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
+        model_id = Path(model).name if Path(model).expanduser().exists() else model
+        result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=_revision_of(backend_model),
+                            config=config, tick=_Ticker(progress))
+    kept, dropped = sum(result.kept.values()), sum(result.dropped.values())
+    out.print(f"{result.images:,} images, {result.asked:,} pseudo-labels asked: kept {kept:,}, dropped {dropped:,}",
+              highlight=False)
+    for reason, count in sorted(result.dropped.items()):
+        out.print(f"  dropped {count:,}: {reason}", highlight=False)
+    out.print(f"wrote configs {PSEUDO_CONFIG} and {STAGE3_CONFIG} into {dataset}; generations in {out_dir}",
+              highlight=False)
+
+
 @app.command(name="setup-lighteval")
 def setup_lighteval() -> None:
     """Make the `lighteval` command itself work offline in this environment (one .pth startup hook)."""

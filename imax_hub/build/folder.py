@@ -55,14 +55,18 @@ GATING = {
 }
 
 
-def features(decode_image: bool = True, image: bool = True):
+def features(decode_image: bool = True, image: bool = True, pseudo: bool = False):
     """The ``datasets`` features of a row: ``image`` is an Image feature, or with ``decode_image=False`` its
     plain ``{bytes, path}`` struct (the ``eval-*`` configs: a harness that builds every prompt up front
     must not decode every X-ray into memory; the model opens images batch by batch); ``image=False``:
-    no image column (the annotations-only Hub copy)."""
+    no image column (the annotations-only Hub copy); ``pseudo=True``: the pseudo-IMAX rows' extra columns
+    (origin, pseudo_model, pseudo_revision)."""
     import datasets
 
     feats = datasets.Features.from_arrow_schema(ROW_SCHEMA)
+    if pseudo:
+        for name in ("origin", "pseudo_model", "pseudo_revision"):
+            feats[name] = datasets.Value("string")
     if not image:
         del feats["image"]
     elif decode_image:
@@ -78,11 +82,13 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedded: bool) -> list[dict]:
+def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedded: bool,
+                pseudo: bool = False) -> list[dict]:
     """Write one split as ``data/<data_dir>/<split>-NNNNN-of-NNNNN.parquet``; return the shard records."""
     if table.num_rows == 0:
         return []
-    schema = ROW_SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": features().to_dict()}})})
+    info = {"info": {"features": features(pseudo=pseudo).to_dict()}}
+    schema = table.schema.with_metadata({"huggingface": json.dumps(info)})
     table = table.replace_schema_metadata(schema.metadata)
     n_shards = max(1, math.ceil(table.nbytes / MAX_SHARD_BYTES))
     per_shard = math.ceil(table.num_rows / n_shards)
@@ -116,7 +122,8 @@ def config_layout(shards: list[dict]) -> list[dict]:
 
     configs = []
 
-    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False, decode: bool = True) -> None:
+    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False, decode: bool = True,
+            pseudo: bool = False) -> None:
         splits = {}
         for split, dirs in parts.items():
             dirs = [d for d in dirs if d and (d, split) in have]
@@ -125,7 +132,8 @@ def config_layout(shards: list[dict]) -> list[dict]:
                                  "rows": sum(have[(d, split)]["rows"] for d in dirs),
                                  "arrow_bytes": sum(have[(d, split)]["arrow_bytes"] for d in dirs)}
         if splits:
-            configs.append({"name": name, "what": what, "default": default, "splits": splits, "decode_image": decode})
+            configs.append({"name": name, "what": what, "default": default, "splits": splits, "decode_image": decode,
+                            "pseudo": pseudo})
 
     imax_tasks = [t for t in TASKS if (t, "train") in have or (t, "test") in have]
     dmax_tasks = [t for t in TASKS if (f"dmax-{t}", "train") in have]
@@ -139,6 +147,11 @@ def config_layout(shards: list[dict]) -> list[dict]:
         add(t, f"IMAX, {t} only", {"train": [t], "test": [t]})
     for t in dmax_tasks:
         add(f"dmax-{t}", f"DMAX, {t} only", {"train": [f"dmax-{t}"], "test": [test_dir(t)]})
+    if ("pseudo_imax", "train") in have:  # the three-stage strategy (imax pseudo-label)
+        add("pseudo_imax", "pseudo-IMAX (stage 2): DMAX's real rows + pseudo-labels (`origin`); train only",
+            {"train": ["pseudo_imax"]}, pseudo=True)
+        add("pseudo_imax-stage3", "stage 3: DMAX fine-tuning after pseudo-IMAX (the dmax rows)",
+            {"train": [f"dmax-{t}" for t in dmax_tasks], "test": [test_dir(t) for t in dmax_tasks]})
     for t in TASKS:
         add(f"{EVAL_PREFIX}{t}", f"{t} test split, image as a path (for evaluation harnesses)", {"test": [test_dir(t)]},
             decode=False)
@@ -154,7 +167,7 @@ def card_yaml(configs: list[dict], fingerprint: str, image: bool = True) -> str:
     infos = []
     for c in configs:
         info = datasets.DatasetInfo(
-            features=features(c.get("decode_image", True), image=image),
+            features=features(c.get("decode_image", True), image=image, pseudo=c.get("pseudo", False)),
             # the fingerprint in the info makes a rebuilt folder a different dataset to the datasets cache
             description=f"imax-hub build {fingerprint}",
             splits=datasets.SplitDict({s: datasets.SplitInfo(name=s, num_bytes=v["arrow_bytes"], num_examples=v["rows"])
@@ -213,6 +226,7 @@ def write_card(folder: Path, manifest: dict, stats: dict) -> None:
         folder_name=folder.name if not folder.name.startswith(".") else manifest["out_name"],
         config_rows=config_rows, stats_table=markdown_table(stats),
         skipped=sorted(manifest["skipped"].items()), missing_tasks=manifest["tasks_missing"], citation=CITATION,
+        pseudo=manifest.get("pseudo_imax"),
     )
     (folder / "README.md").write_text(text)
     framework = manifest["options"].get("evaluation_framework", DEFAULT_EVALUATION_FRAMEWORK)

@@ -81,6 +81,11 @@ def table_rows(stats: dict) -> list[tuple[str, str, str]]:
                  ("DMAX train entries", fmt(s["entries"]), fmt(paper["imax_train"]["entries"])),
                  ("DMAX tasks per image", fmt(s["tasks_per_image"]), fmt(paper["dmax_train"]["tasks_per_image"])),
                  ("DMAX entries per image", fmt(s["entries_per_image"]), fmt(paper["dmax_train"]["entries_per_image"]))]
+    if "pseudo_imax_train" in stats:  # after `imax pseudo-label`; the paper gives no counts for it
+        s = stats["pseudo_imax_train"]
+        rows += [("pseudo-IMAX train images", fmt(s["images"]), fmt(None)),
+                 ("pseudo-IMAX train entries (pseudo-labels)", f"{s['entries']:,} ({s['pseudo_entries']:,})", fmt(None)),
+                 ("pseudo-IMAX tasks per image", fmt(s["tasks_per_image"]), fmt(None))]
     return rows
 
 

@@ -1,0 +1,266 @@
+"""Stage 2 of the paper's three-stage strategy: cross-task pseudo labels for the DMAX training images.
+
+For every DMAX training image, the tasks it lacks are asked with the same templates (prompt variant,
+row id and template sha as a real row would get) through the same backends as ``imax eval``; answers
+are parsed with the same parsers, and what does not parse or is implausible is dropped and counted.
+The build folder then gets the ``pseudo_imax`` config (DMAX's real rows plus the kept pseudo rows, each
+marked by ``origin`` = real | pseudo with the generating model's id and revision; train split only)
+and ``pseudo_imax-stage3`` (the DMAX rows again, for the final fine-tuning; same files as ``dmax``).
+
+Only tasks whose prompt needs no annotation can be pseudo-labelled: calculation (CTR, CPAR), report,
+multi-class, multi-label and REC (one structure per image, picked as the build picks). REG needs a box
+and VQA a question, which an image without those annotations does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from imax_hub.errors import ImaxError
+
+PSEUDO_CONFIG = "pseudo_imax"
+STAGE3_CONFIG = "pseudo_imax-stage3"
+PSEUDO_TASKS = ("calculation", "report", "multiclass", "multilabel", "rec")
+NOT_PSEUDO = {"reg": "its prompt needs a box", "vqa": "its prompt needs a question"}
+PSEUDO_COLUMNS = [("origin", pa.string()), ("pseudo_model", pa.string()), ("pseudo_revision", pa.string())]
+REPORT_CHARS = (10, 4000)  # a report shorter or longer than this is implausible
+Tick = Callable[[str, int, int], None]
+
+
+@dataclass
+class PseudoResult:
+    kept: Counter = field(default_factory=Counter)  # task -> rows kept
+    dropped: Counter = field(default_factory=Counter)  # "task: reason" -> rows dropped
+    images: int = 0
+    asked: int = 0
+
+    def as_dict(self) -> dict:
+        return {"images": self.images, "asked": self.asked, "kept": dict(sorted(self.kept.items())),
+                "dropped": dict(sorted(self.dropped.items()))}
+
+
+def _units(dicom_id: str, have: set[str], seed: int) -> list[tuple[str, str, str, dict]]:
+    """(task, subtask, key, inputs) of the pseudo-labellable entries an image lacks."""
+    from imax_hub.tasks.grounding import STRUCTURES, _pick
+    from imax_hub.tasks.multilabel import PAPER_LABELS
+
+    out = []
+    if "calculation" not in have:
+        out += [("calculation", m, m, {"measure": m}) for m in ("ctr", "cpar")]
+    if "report" not in have:
+        out.append(("report", "findings_impression", "report", {}))
+    if "multiclass" not in have:
+        out.append(("multiclass", "edema_severity", "edema", {}))
+    if "multilabel" not in have:
+        out.append(("multilabel", "findings10", "findings10", {"labels": list(PAPER_LABELS)}))
+    if "rec" not in have:
+        key, name = STRUCTURES[_pick(seed, dicom_id, "rec", len(STRUCTURES))]
+        out.append(("rec", key, key, {"structure": name}))
+    return out
+
+
+def parse_pseudo(task: str, inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
+    """The structured target of a generated answer, or (None, why it was dropped)."""
+    from imax_hub import parsing
+    from imax_hub.sources.pe_severity import GRADES
+
+    text = (text or "").strip()
+    if task == "calculation":
+        value = parsing.parse_number(text)
+        if value is None:
+            return None, "no number"
+        if not 0 < value < 1:  # CTR and CPAR are ratios of a part to a whole
+            return None, "ratio outside (0, 1)"
+        return {"measure": inputs["measure"], "value": round(value, 4)}, ""
+    if task == "report":
+        if not REPORT_CHARS[0] <= len(text) <= REPORT_CHARS[1]:
+            return None, f"report length outside {REPORT_CHARS[0]}-{REPORT_CHARS[1]} characters"
+        if sum(bool(re.fullmatch(r"[A-Za-z][A-Za-z'-]*[.,;:]?", w)) for w in text.split()) < 3:
+            return None, "report without three words"
+        return {"text": " ".join(text.split()), "sections": ["findings", "impression"]}, ""
+    if task == "multiclass":
+        grade = parsing.parse_grade(text)
+        if grade is None:
+            return None, "not an edema grade"
+        return {"grade": grade, "name": GRADES[grade]}, ""
+    if task == "multilabel":
+        vector = parsing.parse_label_vector(text, len(inputs["labels"]))
+        if vector is None:
+            return None, "not 10 binary digits"
+        return {"labels": inputs["labels"], "vector": vector}, ""
+    if task == "rec":
+        grid = parsing.parse_box(text)
+        if grid is None:
+            return None, "no box"
+        x1, y1, x2, y2 = grid
+        if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
+            return None, "box empty or outside the image"
+        w, h = image_size
+        # grid edges back to an inclusive pixel box (the inverse of tasks.grounding.box_to_grid, rounded)
+        box = [round(x1 * w / 1000), round(y1 * h / 1000), max(round(x2 * w / 1000) - 1, 0),
+               max(round(y2 * h / 1000) - 1, 0)]
+        return {"structure": inputs["structure"], "box": box, "box_grid": grid, "image_size": [w, h]}, ""
+    raise ImaxError(f"task {task!r} cannot be pseudo-labelled ({NOT_PSEUDO.get(task, 'unknown task')})")
+
+
+def _image_size(image: dict) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as img:
+        return img.size
+
+
+def _read_generations(path: Path) -> dict[str, str]:
+    done: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut by a killed run: regenerate from there
+            done[obj["id"]] = obj["text"]
+    return done
+
+
+def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str | None = None,
+                 config: str = "dmax", chunk_size: int = 256, tick: Tick = lambda *a: None) -> PseudoResult:
+    """Generate, parse and write the pseudo-IMAX configs into build ``folder``; generations go to ``out``.
+
+    ``model`` is a backend (``greedy_until(docs)``, as ``imax eval`` makes them). Generations are appended to
+    ``out/generations.jsonl`` chunk by chunk, so a killed run resumes where it stopped.
+    """
+    from lighteval.tasks.requests import Doc
+
+    from imax_hub.build import folder as folder_mod
+    from imax_hub.build.rows import ROW_SCHEMA, messages_column
+    from imax_hub.build.stats import describe, write_stats
+    from imax_hub.lighteval_tasks import TASKS as EVAL_TASKS
+    from imax_hub.metrics.runs import read_manifest
+    from imax_hub.tasks import ANATOMY, MODALITY, TASK_FAMILY
+    from imax_hub.tasks.templates import load_template, pick_variant
+
+    manifest = read_manifest(folder)
+    seed = manifest["options"]["seed"]
+    configs = {c["name"]: c for c in folder_mod.config_layout(manifest["shards"])}
+    if config not in configs or "train" not in configs[config]["splits"]:
+        raise ImaxError(f"{folder} has no train split for config {config!r}; pseudo-labelling starts from DMAX")
+    real = pa.concat_tables([pq.read_table(p) for pattern in configs[config]["splits"]["train"]["paths"]
+                             for p in sorted(Path(folder).glob(pattern + ".parquet"))])
+    real = real.sort_by("id")
+    by_image: dict[str, dict] = {}
+    for i, (d, t) in enumerate(zip(real.column("dicom_id").to_pylist(), real.column("task").to_pylist())):
+        entry = by_image.setdefault(d, {"tasks": set(), "row": i})
+        entry["tasks"].add(t)
+    budget = {t: max(s.generation_size for s in EVAL_TASKS if s.task == t) for t in PSEUDO_TASKS}
+    meta = real.select(["dicom_id", "subject_id", "study_id", "image", "image_path"]).to_pylist()
+    units = []  # (row id, dicom, task, subtask, key, inputs, variant, template)
+    for dicom in sorted(by_image):
+        for task, subtask, key, inputs in _units(dicom, by_image[dicom]["tasks"], seed):
+            template = load_template(task)
+            row_id = f"{dicom}/{task}/{key}"
+            units.append((row_id, dicom, task, subtask, key, inputs, pick_variant(row_id, template.n_variants, seed),
+                          template))
+    result = PseudoResult(images=len(by_image), asked=len(units))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    gen_path = out / "generations.jsonl"
+    done = _read_generations(gen_path)
+    todo = [u for u in units if u[0] not in done]
+    tick("pseudo-label", len(units) - len(todo), len(units))
+    with open(gen_path, "a", encoding="utf-8") as fh:
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start:start + chunk_size]
+            docs = []
+            for row_id, dicom, task, subtask, key, inputs, variant, template in chunk:
+                m = meta[by_image[dicom]["row"]]
+                docs.append(Doc(query=template.prompt(variant, inputs), choices=[""], gold_index=0,
+                                task_name=f"imax_pseudo_{task}", generation_size=budget[task],
+                                specific={"id": row_id, "task": task, "subtask": subtask, "image": dict(m["image"]),
+                                          "messages": [{"role": "user", "content": [
+                                              {"type": "image", "text": None},
+                                              {"type": "text", "text": template.prompt(variant, inputs)}]}]}))
+            responses = model.greedy_until(docs)
+            for (row_id, *_), resp in zip(chunk, responses):
+                text = resp.final_text[0] if resp.final_text else (resp.text[0] if resp.text else "")
+                done[row_id] = text if isinstance(text, str) else ""
+                fh.write(json.dumps({"id": row_id, "text": done[row_id]}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            tick("pseudo-label", len(units) - len(todo) + start + len(chunk), len(units))
+
+    rows = {name: [] for name in ROW_SCHEMA.names}
+    sizes: dict[str, tuple[int, int]] = {}
+    for row_id, dicom, task, subtask, key, inputs, variant, template in units:
+        m = meta[by_image[dicom]["row"]]
+        size = (0, 0)
+        if task == "rec":  # the box goes back to pixels of this image
+            size = sizes[dicom] if dicom in sizes else sizes.setdefault(dicom, _image_size(m["image"]))
+        target, why = parse_pseudo(task, inputs, done[row_id], size)
+        if target is None:
+            result.dropped[f"{task}: {why}"] += 1
+            continue
+        result.kept[task] += 1
+        context = {**inputs, **target}
+        prompt, answer = template.prompt(variant, context), template.answer(context)
+        for name, value in (("id", row_id), ("dicom_id", dicom), ("subject_id", m["subject_id"]),
+                            ("study_id", m["study_id"]), ("image", m["image"]), ("image_path", m["image_path"]),
+                            ("task", task), ("subtask", subtask), ("prompt", prompt), ("answer", answer),
+                            ("target", json.dumps(target, separators=(",", ":"))), ("source", f"pseudo:{model_id}"),
+                            ("template_id", template.template_id(variant)), ("template_sha", template.sha256),
+                            ("modality", MODALITY), ("anatomy", ANATOMY), ("task_family", TASK_FAMILY[task])):
+            rows[name].append(value)
+    if rows["id"]:
+        rows["messages"] = messages_column(rows["prompt"], rows["answer"])
+        pseudo = pa.table(rows, schema=ROW_SCHEMA)
+    else:  # nothing kept (a model that never answers in format): pseudo_imax = the real rows
+        pseudo = ROW_SCHEMA.empty_table()
+    n_real, n_pseudo = real.num_rows, pseudo.num_rows
+    table = pa.concat_tables([real.select(ROW_SCHEMA.names).cast(ROW_SCHEMA), pseudo])
+    table = table.append_column("origin", pa.array(["real"] * n_real + ["pseudo"] * n_pseudo))
+    table = table.append_column("pseudo_model", pa.array([None] * n_real + [model_id] * n_pseudo, pa.string()))
+    table = table.append_column("pseudo_revision", pa.array([None] * n_real + [revision] * n_pseudo, pa.string()))
+    table = table.sort_by("id")
+    write_pseudo_config(Path(folder), manifest, table, {"model": model_id, "revision": revision, "from_config": config,
+                                                         **result.as_dict()})
+    (out / "pseudo_label.json").write_text(json.dumps({"model": model_id, "revision": revision, **result.as_dict()},
+                                                      indent=1) + "\n")
+    stats = json.loads((Path(folder) / "stats" / "stats.json").read_text())
+    stats["pseudo_imax_train"] = describe(table)
+    stats["pseudo_imax_train"]["pseudo_entries"] = n_pseudo
+    write_stats(stats, Path(folder) / "stats")
+    folder_mod.write_card(Path(folder), read_manifest(folder), stats)
+    return result
+
+
+def write_pseudo_config(folder: Path, manifest: dict, table: pa.Table, info: dict) -> None:
+    """Replace the folder's pseudo_imax shards and record them (and how they were made) in the manifest."""
+    from imax_hub.build import folder as folder_mod
+
+    tmp = folder / f".{PSEUDO_CONFIG}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        records = folder_mod.write_split(table, tmp, PSEUDO_CONFIG, "train", embedded=False, pseudo=True)
+        final = folder / "data" / PSEUDO_CONFIG
+        shutil.rmtree(final, ignore_errors=True)
+        (tmp / "data" / PSEUDO_CONFIG).replace(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    manifest["shards"] = [s for s in manifest["shards"] if s["config_dir"] != PSEUDO_CONFIG] + records
+    manifest["fingerprint"] = folder_mod.fingerprint(manifest["shards"])
+    manifest[PSEUDO_CONFIG] = info
+    path = folder / "build_manifest.json"
+    part = path.with_suffix(".json.partial")
+    part.write_text(json.dumps(manifest, indent=2) + "\n")
+    part.replace(path)
