@@ -200,7 +200,7 @@ def test_generation_resumes_from_the_last_finished_chunk(dataset, tiny_model, en
 
 def test_stock_lighteval_vlm_class_with_the_fix_returns_one_answer_per_doc(dataset, tiny_model, env, tmp_path):
     _eval(model=str(tiny_model), dataset=str(dataset), backend="stock", tasks=["imax_reg", "imax_vqa_verify"],
-                    max_samples=3, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"), model_args="generation_size=8")
+          max_samples=3, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"), model_args="generation_size=8")
     preds = [json.loads(ln)["prediction"] for ln in next(tmp_path.glob("predictions_*.jsonl")).read_text().splitlines()]
     assert len(preds) == 6 and all(isinstance(p, str) for p in preds)
     assert any(len(p) > 1 for p in preds)  # unfixed, every "answer" is a single character
