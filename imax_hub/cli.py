@@ -15,6 +15,7 @@ from rich.table import Table
 
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
+from imax_hub.files import is_local_path, write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
@@ -331,14 +332,6 @@ def eval_(
         out.print(f"wrote {summary['_paths']['summary']} (numbers only) and {summary['_paths']['predictions']} (local)")
 
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write all or nothing: a failed run never leaves a half-written file (or loses the previous one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    tmp.replace(path)
-
-
 @contextlib.contextmanager
 def _hub_errors(what: str):
     """Turn the Hub's HTTP errors (auth, missing repo, refusal) into one clear line."""
@@ -414,7 +407,7 @@ def card(
     text = render_card(load_results(results), baseline=load_results(baseline) if baseline is not None else None,
                        trained_on=trained_on, model_id=model_id, base_model=base_model, benchmark=benchmark,
                        model_index=model_index, n_boot=bootstrap)
-    _write_atomic(out_file, text)
+    write_atomic(out_file, text)
     out.print(f"wrote {out_file}", highlight=False)
 
 
@@ -434,9 +427,9 @@ def leaderboard(
     b = board([load_results(p) for p in runs], [str(p) for p in runs],
               baseline=load_results(baseline) if baseline is not None else None, n_boot=bootstrap)
     chart = chart_png(b)
-    _write_atomic(html, render_html(b, chart, title=title))
+    write_atomic(html, render_html(b, chart, title=title))
     if png is not None:
-        _write_atomic(png, chart)
+        write_atomic(png, chart)
     for i, r in enumerate(b["runs"], start=1):
         out.print(f"{i}. {r['name']}  mean rank {r['mean_rank']:.2f}"
                   + (f"  Δ {r['delta']:+.2f}%" if b["baseline"] else ""), highlight=False)
@@ -539,7 +532,7 @@ def pseudo_label(
     backend_model._cache = None  # generations.jsonl is the resume point
     with _progress() as progress:
         # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
-        model_id = Path(model).name if Path(model).expanduser().exists() else model
+        model_id = Path(model).name if is_local_path(model) else model
         result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=_revision_of(backend_model),
                             config=config, tick=_Ticker(progress))
     kept, dropped = sum(result.kept.values()), sum(result.dropped.values())

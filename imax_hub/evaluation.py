@@ -21,6 +21,7 @@ from imax_hub.lighteval_offline import install as _install_offline_guard
 _install_offline_guard()
 
 from imax_hub.errors import ImaxError  # noqa: E402
+from imax_hub.files import write_atomic  # noqa: E402
 
 
 @dataclass
@@ -126,12 +127,6 @@ def collect_records(tracker) -> list[dict]:
     return sorted(records, key=lambda r: r["id"])
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def run_eval(opts: EvalOptions) -> dict:
     """Evaluate; return the imax summary (also written; see the module docstring)."""
     from lighteval.logging.evaluation_tracker import EvaluationTracker
@@ -170,7 +165,7 @@ def run_eval(opts: EvalOptions) -> dict:
     records = collect_records(tracker)
     name = safe_name(opts.model)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / f"predictions_{name}.jsonl",
+    write_atomic(out / f"predictions_{name}.jsonl",
                   "".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in records))
     scores = score(records, {r["id"]: r["prediction"] for r in records})
     command = None
@@ -190,7 +185,7 @@ def run_eval(opts: EvalOptions) -> dict:
         "harness": {"name": "lighteval", "version": _version("lighteval"),
                     "tasks": {t: {k: v for k, v in lighteval_results.get(f"{t}:0", {}).items()} for t in tasks}},
     })
-    _atomic_write(out / f"imax_{name}.json", json.dumps(summary, indent=1) + "\n")
+    write_atomic(out / f"imax_{name}.json", json.dumps(summary, indent=1) + "\n")
     summary["_paths"] = {"summary": str(out / f"imax_{name}.json"), "predictions": str(out / f"predictions_{name}.jsonl")}
     return summary
 

@@ -17,19 +17,20 @@ over the tensors whose name matches).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterable
 
 import numpy as np
 
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
+from imax_hub.files import is_local_path, write_atomic
 
 FIM_FORMAT = "imax-hub/fim/1"
 ZERO_TOLERANCE = 1e-10  # relative to λmax
@@ -210,19 +211,14 @@ class VLMLogLikelihood:
         self.model = net.to(self.device).eval()  # eval: no dropout; gradients still flow
 
     def __call__(self, row: dict):
-        from PIL import Image
+        from imax_hub.backends.common import chat_messages, load_image
 
-        from imax_hub.backends.common import chat_messages
-
-        user = [m for m in row["messages"] if m["role"] == "user"]
-        doc = type("Row", (), {"specific": {"messages": user}})()
+        # the row in the shape the eval backends read: the same chat turns, the same image loading and errors
+        doc = SimpleNamespace(specific={"id": row["id"], "image": row["image"] or {},
+                                        "messages": [m for m in row["messages"] if m["role"] == "user"]})
         prompt = self.processor.apply_chat_template(chat_messages(doc), add_generation_prompt=True, tokenize=False)
         eos = self.processor.tokenizer.eos_token or ""
-        ref = row["image"] or {}
-        try:
-            image = Image.open(io.BytesIO(ref["bytes"]) if ref.get("bytes") else ref["path"]).convert("RGB")
-        except (OSError, TypeError, ValueError) as exc:
-            raise ImaxError(f"row {row['id']!r}: cannot open its image ({exc}); run `imax relocate` if it moved") from None
+        image = load_image(doc)
         if row["answer"] is None:
             raise ImaxError(f"row {row['id']!r} has no answer to take log p(y|x) of")
         enc_prompt = self.processor(text=[prompt], images=[[image]], return_tensors="pt")
@@ -266,7 +262,7 @@ def run_fim(opts: FimOptions) -> dict:
         "format": FIM_FORMAT,
         "imax_hub_version": __version__,
         "label": opts.label or Path(opts.adapter or opts.model).name,
-        "model": {"id": Path(opts.model).name if Path(opts.model).exists() else opts.model, "revision": scorer.revision,
+        "model": {"id": Path(opts.model).name if is_local_path(opts.model) else opts.model, "revision": scorer.revision,
                   "adapter": Path(opts.adapter).name if opts.adapter else None},
         "dataset": {"fingerprint": fingerprint, "config": opts.config, "split": "train",
                     # which rows, without naming them (ids are MIMIC identifiers)
@@ -281,11 +277,7 @@ def run_fim(opts: FimOptions) -> dict:
                     "rho_std": float(np.nanstd(rho)), "rho_median": float(np.nanmedian(rho))},
         "per_group": results,
     }
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".fim.json.partial"
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(out / "fim.json")
+    write_atomic(Path(opts.out) / "fim.json", json.dumps(doc, indent=1) + "\n")
     return doc
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imax_hub.errors import ImaxError
+from imax_hub.files import write_atomic
 
 PSEUDO_CONFIG = "pseudo_imax"
 STAGE3_CONFIG = "pseudo_imax-stage3"
@@ -184,13 +185,12 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
             chunk = todo[start:start + chunk_size]
             docs = []
             for row_id, dicom, task, subtask, key, inputs, variant, template in chunk:
-                m = meta[by_image[dicom]["row"]]
-                docs.append(Doc(query=template.prompt(variant, inputs), choices=[""], gold_index=0,
-                                task_name=f"imax_pseudo_{task}", generation_size=budget[task],
-                                specific={"id": row_id, "task": task, "subtask": subtask, "image": dict(m["image"]),
-                                          "messages": [{"role": "user", "content": [
-                                              {"type": "image", "text": None},
-                                              {"type": "text", "text": template.prompt(variant, inputs)}]}]}))
+                prompt = template.prompt(variant, inputs)
+                user_turn = {"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": prompt}]}
+                docs.append(Doc(query=prompt, choices=[""], gold_index=0, task_name=f"imax_pseudo_{task}",
+                                generation_size=budget[task],
+                                specific={"id": row_id, "task": task, "subtask": subtask, "messages": [user_turn],
+                                          "image": dict(meta[by_image[dicom]["row"]]["image"])}))
             responses = model.greedy_until(docs)
             for (row_id, *_), resp in zip(chunk, responses):
                 text = resp.final_text[0] if resp.final_text else (resp.text[0] if resp.text else "")
@@ -234,8 +234,8 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     table = table.sort_by("id")
     write_pseudo_config(Path(folder), manifest, table, {"model": model_id, "revision": revision, "from_config": config,
                                                          **result.as_dict()})
-    (out / "pseudo_label.json").write_text(json.dumps({"model": model_id, "revision": revision, **result.as_dict()},
-                                                      indent=1) + "\n")
+    write_atomic(out / "pseudo_label.json",
+                 json.dumps({"model": model_id, "revision": revision, **result.as_dict()}, indent=1) + "\n")
     stats = json.loads((Path(folder) / "stats" / "stats.json").read_text())
     stats["pseudo_imax_train"] = describe(table)
     stats["pseudo_imax_train"]["pseudo_entries"] = n_pseudo
@@ -260,7 +260,4 @@ def write_pseudo_config(folder: Path, manifest: dict, table: pa.Table, info: dic
     manifest["shards"] = [s for s in manifest["shards"] if s["config_dir"] != PSEUDO_CONFIG] + records
     manifest["fingerprint"] = folder_mod.fingerprint(manifest["shards"])
     manifest[PSEUDO_CONFIG] = info
-    path = folder / "build_manifest.json"
-    part = path.with_suffix(".json.partial")
-    part.write_text(json.dumps(manifest, indent=2) + "\n")
-    part.replace(path)
+    write_atomic(folder / "build_manifest.json", json.dumps(manifest, indent=2) + "\n")

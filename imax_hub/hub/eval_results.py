@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
@@ -42,12 +41,11 @@ class Submission:
 
 
 def _results_model_id(doc: dict) -> str | None:
-    model = doc.get("model") or {}
-    mid = model.get("id")
+    from imax_hub.files import is_local_path
+
+    mid = (doc.get("model") or {}).get("id")
     # a local folder (a fine-tune before upload) may be submitted under any repo id
-    if not mid or Path(mid).expanduser().exists() or mid.startswith((".", "/", "~")) or mid.count("/") != 1:
-        return None
-    return mid
+    return None if not mid or is_local_path(mid) or mid.count("/") != 1 else mid
 
 
 def entry_notes(doc: dict, key: str, user_notes: str | None) -> str:

@@ -38,6 +38,7 @@ class PushPlan:
     repo_id: str
     staging: Path
     report_text: bool
+    fingerprint: str
     files: list[tuple[str, int]] = field(default_factory=list)  # (path in repo, bytes)
     rows: int = 0
     report_rows: int = 0
@@ -115,7 +116,8 @@ def stage(folder: Path, repo_id: str, staging: Path, *, report_text: bool = Fals
 
     check_repo_id(repo_id, "the dataset repo")
     manifest = read_manifest(folder)
-    plan = PushPlan(folder=Path(folder), repo_id=repo_id, staging=staging, report_text=report_text)
+    plan = PushPlan(folder=Path(folder), repo_id=repo_id, staging=staging, report_text=report_text,
+                    fingerprint=manifest["fingerprint"])
     shards = []
     for shard in manifest["shards"]:
         src = Path(folder) / shard["path"]
@@ -156,11 +158,11 @@ def describe(plan: PushPlan, endpoint: str) -> str:
 
 
 def push(plan: PushPlan, api, *, create_pr: bool = False) -> str:
-    """Make sure the repo is private and gated, then upload the staged copy in one commit; return its URL."""
+    """Make sure the repo is private and gated, then upload the copy :func:`stage` wrote and checked, in one
+    commit; return its URL."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    verify_staged(plan.staging, plan.report_text)
     try:
         info = api.repo_info(plan.repo_id, repo_type="dataset")
     except RepositoryNotFoundError:
@@ -177,8 +179,7 @@ def push(plan: PushPlan, api, *, create_pr: bool = False) -> str:
     operations = [CommitOperationDelete(path_in_repo=p) for p in existing if p.startswith("data/") and p not in new]
     operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(plan.staging / p)) for p, _ in plan.files]
     info = api.create_commit(repo_id=plan.repo_id, repo_type="dataset", operations=operations, create_pr=create_pr,
-                             commit_message=f"imax-hub {__version__}: annotations-only copy of build "
-                                            f"{json.loads((plan.folder / 'build_manifest.json').read_text())['fingerprint']}")
+                             commit_message=f"imax-hub {__version__}: annotations-only copy of build {plan.fingerprint}")
     return info.pr_url or info.commit_url
 
 

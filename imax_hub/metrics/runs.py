@@ -107,10 +107,9 @@ def load_results(path: Path) -> dict:
 def display_name(doc: dict) -> str:
     """A run's public name: the model's Hub id or baseline name; a local model folder by its last component
     only (pages and cards travel; local paths stay here)."""
-    name = doc["name"]
-    if name.startswith(("/", "~", ".")) or Path(name).expanduser().is_dir() or name.count("/") > 1:
-        return Path(name).name
-    return name
+    from imax_hub.files import is_local_path
+
+    return Path(doc["name"]).name if is_local_path(doc["name"]) else doc["name"]
 
 
 def relative_gain(key: str, baseline: float, model: float) -> float:
