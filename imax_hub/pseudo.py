@@ -124,14 +124,20 @@ def _image_size(image: dict) -> tuple[int, int]:
 
 
 def _read_generations(path: Path) -> dict[str, str]:
+    """Finished generations of an earlier run; a line cut by a killed run is dropped (the file is rewritten
+    without it, so what is appended next is read back)."""
     done: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line cut by a killed run: regenerate from there
+    if not path.is_file():
+        return done
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        try:
+            obj = json.loads(line)
             done[obj["id"]] = obj["text"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    if len(done) < len(lines):
+        write_atomic(path, "".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in done.items()))
     return done
 
 

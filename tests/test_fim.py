@@ -167,3 +167,26 @@ def test_imax_fim_and_fim_plot_on_the_tiny_vlm_with_a_lora_adapter(small_build, 
 
         (tmp_path / "bad.json").write_text("{}")
         load_fim(tmp_path / "bad.json")
+
+
+def test_fim_bad_arguments_are_clear_errors(small_build, tmp_path):
+    from imax_hub.cli import main
+    from imax_hub.fim import FimOptions, run_fim
+
+    folder, model = small_build
+    opts = dict(model=str(model), dataset=folder, out=tmp_path / "f")
+    with pytest.raises(ImaxError, match="no train split for config 'nope'"):
+        run_fim(FimOptions(**opts, config="nope"))
+    with pytest.raises(ImaxError, match="--n must be at least 2"):
+        run_fim(FimOptions(**opts, n=1))
+    with pytest.raises(ImaxError, match="fewer than --n 100000"):
+        run_fim(FimOptions(**opts, n=100_000))
+    with pytest.raises(ImaxError, match="layers:zzz: no trainable weight tensor matches"):
+        select_parameters(__import__("torch").nn.Linear(2, 2).named_parameters(), "layers:zzz")
+    assert not (tmp_path / "f").exists()  # nothing half-written
+    for n, name in ((8, "a"), (4, "b")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "fim.json").write_text(json.dumps({"format": "imax-hub/fim/1", "n": n}))
+    with pytest.raises(SystemExit) as exc:
+        main(["fim-plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "x.png")])
+    assert exc.value.code == 1 and not (tmp_path / "x.png").exists()

@@ -509,3 +509,26 @@ def test_the_suite_refuses_connections_outside_loopback():
     assert is_loopback(("127.0.0.1", 80)) and is_loopback(("::1", 80, 0, 0)) and is_loopback(("localhost", 1))
     assert not is_loopback(("192.0.2.1", 80)) and not is_loopback(("huggingface.co", 443))
     assert not is_loopback(("10.0.0.1", 80))
+
+
+def test_hub_commands_reject_bad_input_clearly(demo, capsys, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "imax-hub/scores/1", "name": ')  # a truncated results file
+    code, _, err = _cli(capsys, "submit", broken, "--model", "org/tiny", "--benchmark", "org/imax")
+    assert code == 1 and "cannot read a results file" in err
+    other = _doc(demo["prior"])
+    other.update(test_set_hash="0" * 16, n_items=1)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    for args in (["leaderboard", demo["model"], tmp_path / "other.json", "--html", tmp_path / "b.html"],
+                 ["card", demo["model"], "--baseline", tmp_path / "other.json", "--out", tmp_path / "c.md"]):
+        code, _, err = _cli(capsys, *args)
+        assert code == 1 and "different test set" in err
+    assert not (tmp_path / "b.html").exists() and not (tmp_path / "c.md").exists()
+    code, _, err = _cli(capsys, "push-dataset", tmp_path, "org/x")
+    assert code == 1 and "build_manifest.json not found" in err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    code, _, err = _cli(capsys, "push-dataset", demo["folder"], "org/x", "--staging", tmp_path / "full")
+    assert code == 1 and "is not empty" in err
+    code, _, err = _cli(capsys, "push-dataset", demo["folder"], "not a repo id")
+    assert code == 1 and "not a Hub repo id" in err

@@ -156,3 +156,19 @@ def test_imax_pseudo_label_with_the_tiny_vlm(folder, tmp_path):
     assert sum(counts["kept"].values()) + sum(counts["dropped"].values()) == counts["asked"] > 0
     with pytest.raises(SystemExit):
         main(["pseudo-label", "--model", "oracle", "--dataset", str(folder), "--out", str(tmp_path / "x")])
+
+
+def test_a_truncated_generations_file_and_bad_arguments(folder, tmp_path):
+    out = tmp_path / "gen"
+    first = pseudo_label(folder, out, StandIn(), model_id="m")
+    lines = (out / "generations.jsonl").read_text().splitlines()
+    cut = json.loads(lines[-1])["id"]
+    (out / "generations.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:15] + "\nnot json\n")
+    again = StandIn()
+    second = pseudo_label(folder, out, again, model_id="m")
+    assert again.seen == [cut] and dict(second.kept) == dict(first.kept)  # only the cut line is asked again
+    assert len((out / "generations.jsonl").read_text().splitlines()) == first.asked  # the damaged lines are gone
+    with pytest.raises(ImaxError, match="no train split for config 'nope'"):
+        pseudo_label(folder, out, StandIn(), model_id="m", config="nope")
+    with pytest.raises(ImaxError, match="build_manifest.json not found"):
+        pseudo_label(tmp_path, out, StandIn(), model_id="m")
