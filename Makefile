@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-stamp
 # project's `torch>=2.4` does not pull several GB of CUDA wheels. Override with TORCH_SPEC=... .
 TORCH_SPEC ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 DEMO := demo
+STAGES := $(DEMO)/three-stages
+OFFLINE = HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_DATASETS_CACHE=$(CURDIR)/$(DEMO)/.hf-cache
+TRAIN_ARGS := --max-steps 20 --batch-size 4 --lora-r 8
 
 .PHONY: install test demo clean
 
@@ -19,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,train]"
 	# lets the `lighteval` command itself start with no network (see imax_hub/lighteval_offline.py)
 	$(BIN)/imax setup-lighteval
 	touch $(STAMP)
@@ -51,6 +54,23 @@ demo: $(STAMP)
 	$(BIN)/imax card $(DEMO)/results/imax_oracle.json --baseline $(DEMO)/results/imax_prior.json \
 		--model-id demo/oracle --out $(DEMO)/model-card.md
 	HF_HUB_OFFLINE=1 $(BIN)/imax push-dataset $(DEMO)/imax demo/imax-annotations
+	# The paper's analyses on the demo build with a tiny random VLM (tests/tiny_vlm.py; CPU, a few minutes):
+	# stage 1 (DMAX) -> pseudo-labels -> stage 2 (pseudo-IMAX) -> stage 3 (DMAX again) -> eval -> compare, then FIM spectra.
+	rm -rf $(STAGES)
+	$(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from tiny_vlm import make_tiny_vlm; \
+		make_tiny_vlm(Path('$(STAGES)/tiny-vlm'))"
+	$(OFFLINE) $(BIN)/imax train --model $(STAGES)/tiny-vlm --dataset $(DEMO)/imax --config dmax --out $(STAGES)/stage1 $(TRAIN_ARGS)
+	$(OFFLINE) $(BIN)/imax pseudo-label --model $(STAGES)/tiny-vlm --adapter $(STAGES)/stage1 --dataset $(DEMO)/imax \
+		--out $(STAGES)/pseudo --batch-size 32 --model-args generation_size=16
+	$(OFFLINE) $(BIN)/imax train --model $(STAGES)/tiny-vlm --dataset $(DEMO)/imax --config pseudo_imax --out $(STAGES)/stage2 $(TRAIN_ARGS)
+	$(OFFLINE) $(BIN)/imax train --model $(STAGES)/tiny-vlm --dataset $(DEMO)/imax --config pseudo_imax-stage3 \
+		--adapter $(STAGES)/stage2 --out $(STAGES)/stage3 $(TRAIN_ARGS)
+	for stage in stage1 stage3; do $(OFFLINE) $(BIN)/imax eval --model $(STAGES)/tiny-vlm --adapter $(STAGES)/$$stage \
+		--dataset $(DEMO)/imax --output-dir $(STAGES)/results --cache-dir $(STAGES)/cache --model-args generation_size=16 || exit 1; \
+		$(OFFLINE) $(BIN)/imax fim --model $(STAGES)/tiny-vlm --adapter $(STAGES)/$$stage --dataset $(DEMO)/imax --config dmax \
+		--samples 64 --n 16 --out $(STAGES)/fim-$$stage || exit 1; done
+	$(BIN)/imax compare $(STAGES)/results/imax_*stage1.json $(STAGES)/results/imax_*stage3.json --out $(STAGES)/comparison
+	$(BIN)/imax fim-plot $(STAGES)/fim-stage1 $(STAGES)/fim-stage3 --out $(STAGES)/fim.png
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

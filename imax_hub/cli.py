@@ -305,6 +305,8 @@ def eval_(
     model: Annotated[str, typer.Option("--model", help="Hub id or local folder of an image-text-to-text model, "
                                                       "or a baseline: oracle (gold answers), prior (train-split prior).")],
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Build folder or Hub repo id (default ./imax).")] = None,
+    adapter: Annotated[Optional[str], typer.Option("--adapter", help="A peft LoRA adapter on top of --model "
+                                                                    "(`imax train` output; transformers backend).")] = None,
     config: Annotated[str, typer.Option(help="Config whose test split is scored (imax, dmax… share one).")] = "imax",
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated task names (default: all ten).")] = None,
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", min=1,
@@ -322,7 +324,7 @@ def eval_(
     """Score a model on the IMAX test split through lighteval: results JSON + imax summary (16 metrics)."""
     from imax_hub.evaluation import EvalOptions, run_eval
 
-    summary = run_eval(EvalOptions(model=model, dataset=dataset, config=config,
+    summary = run_eval(EvalOptions(model=model, adapter=adapter, dataset=dataset, config=config,
                                    tasks=[t.strip() for t in tasks.split(",")] if tasks else None,
                                    max_samples=max_samples, backend=backend, batch_size=batch_size,
                                    output_dir=output_dir, dataset_revision=dataset_revision, model_args=model_args,
@@ -515,26 +517,32 @@ def pseudo_label(
     model: Annotated[str, typer.Option("--model", help="The stage-1 model (trained on dmax): Hub id or local folder.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for generations.jsonl (the resume point) and counts.")],
     dataset: Annotated[Path, typer.Option("--dataset", help="The build folder; gets the pseudo_imax configs.")] = Path("imax"),
+    adapter: Annotated[Optional[str], typer.Option("--adapter", help="The stage-1 LoRA adapter on top of --model "
+                                                                    "(`imax train` output; transformers backend).")] = None,
     config: Annotated[str, typer.Option(help="Config whose train images are pseudo-labelled.")] = "dmax",
     backend: Annotated[str, typer.Option(help="transformers, stock or vllm (as imax eval).")] = "transformers",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="Backend options key=value,…")] = None,
+    max_images: Annotated[Optional[int], typer.Option("--max-images", min=1, help="Only the first N images "
+                                                      "(a trial run; the configs then hold pseudo rows for those only).")] = None,
 ) -> None:
     """Stage 2 of the three-stage strategy: pseudo-label the tasks DMAX images lack; write pseudo_imax configs."""
+    from imax_hub.adapters import adapter_fingerprint, run_name
     from imax_hub.backends import BASELINES
     from imax_hub.evaluation import EvalOptions, _revision_of, make_model
     from imax_hub.pseudo import PSEUDO_CONFIG, STAGE3_CONFIG, pseudo_label as run_pseudo
 
     if model in BASELINES:
         raise ImaxError(f"{model!r} is an evaluation baseline (it answers test items); pseudo-labels need a model")
-    backend_model = make_model(EvalOptions(model=model, dataset=str(dataset), backend=backend, batch_size=batch_size,
-                                           model_args=model_args))
+    backend_model = make_model(EvalOptions(model=model, adapter=adapter, dataset=str(dataset), backend=backend,
+                                           batch_size=batch_size, model_args=model_args))
     backend_model._cache = None  # generations.jsonl is the resume point
     with _progress() as progress:
         # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
-        model_id = Path(model).name if is_local_path(model) else model
+        model_id = run_name(Path(model).name if is_local_path(model) else model, adapter)
         result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=_revision_of(backend_model),
-                            config=config, tick=_Ticker(progress))
+                            config=config, max_images=max_images, tick=_Ticker(progress),
+                            identity={"adapter_sha256": adapter_fingerprint(adapter)} if adapter else None)
     kept, dropped = sum(result.kept.values()), sum(result.dropped.values())
     out.print(f"{result.images:,} images, {result.asked:,} pseudo-labels asked: kept {kept:,}, dropped {dropped:,}",
               highlight=False)
@@ -542,6 +550,52 @@ def pseudo_label(
         out.print(f"  dropped {count:,}: {reason}", highlight=False)
     out.print(f"wrote configs {PSEUDO_CONFIG} and {STAGE3_CONFIG} into {dataset}; generations in {out_dir}",
               highlight=False)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", help="Hub id or local folder of an image-text-to-text model (the base).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the adapter, imax_train.json and checkpoints/.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="A build folder.")] = Path("imax"),
+    config: Annotated[str, typer.Option(help="Config whose train split is used: dmax, imax, pseudo_imax, "
+                                             "pseudo_imax-stage3…")] = "dmax",
+    adapter: Annotated[Optional[str], typer.Option("--adapter", help="Continue training this adapter (stage 2 → 3); "
+                                                                    "the LoRA options then come from it.")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the rows.")] = 1.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides --epochs).")] = -1,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate (AdamW, linear decay).")] = 2e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Gradient accumulation steps.")] = 1,
+    lora_r: Annotated[int, typer.Option("--lora-r", min=1)] = 16,
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha", min=1)] = 32,
+    lora_dropout: Annotated[float, typer.Option("--lora-dropout", min=0.0, max=1.0)] = 0.05,
+    lora_targets: Annotated[str, typer.Option("--lora-targets", help="language (linear layers outside the vision "
+                                                                     "tower and projector), all-linear, or a regex of "
+                                                                     "module names.")] = "language",
+    max_samples: Annotated[Optional[int], typer.Option("--max-samples", min=1, help="Train on a seeded sample of N rows.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for LoRA init, data order and --max-samples.")] = 0,
+    save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps (resume point).")] = 500,
+    workers: Annotated[int, typer.Option(min=0, help="Data-loader worker processes (image decoding).")] = 0,
+    dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, float32 on CPU), bfloat16, float16, float32.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished adapter in --out.")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Also write OUT/merged, base + adapter as one model.")] = False,
+) -> None:
+    """LoRA fine-tuning with TRL's SFT trainer on a build's rows (loss on the answers); needs TRL, the train extra."""
+    from imax_hub.train import TrainOptions, run_train
+
+    recipe = run_train(TrainOptions(model=model, dataset=dataset, out=out_dir, config=config, adapter=adapter,
+                                    epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=batch_size,
+                                    grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha,
+                                    lora_dropout=lora_dropout, lora_targets=lora_targets, max_samples=max_samples,
+                                    seed=seed, save_steps=save_steps, workers=workers, dtype=dtype, resume=resume,
+                                    overwrite=overwrite, merge=merge),
+                       log=lambda msg: out.print(msg, highlight=False))
+    t = recipe["training"]
+    out.print(f"trained {recipe['lora']['tensors']} LoRA tensors for {t['steps']} steps on {recipe['dataset']['rows']:,} "
+              f"{config} rows: train loss {t['train_loss']:.4f} ({t['wall_s']:.0f} s)", highlight=False)
+    out.print(f"wrote the adapter and {out_dir / 'imax_train.json'}" + (f"; merged model in {out_dir / 'merged'}" if merge else "")
+              + f". Next: imax eval --model {model} --adapter {out_dir}", highlight=False)
 
 
 @app.command(name="setup-lighteval")

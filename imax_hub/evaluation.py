@@ -27,6 +27,7 @@ from imax_hub.files import write_atomic  # noqa: E402
 @dataclass
 class EvalOptions:
     model: str  # Hub id, local folder, or a baseline name (oracle, prior)
+    adapter: str | None = None  # peft LoRA adapter on top of `model` (transformers backend)
     dataset: str | None = None  # build folder or Hub repo id (default ./imax)
     config: str = "imax"
     tasks: list[str] | None = None
@@ -86,6 +87,14 @@ def make_model(opts: EvalOptions):
                                             revision=opts.dataset_revision))
     if opts.backend not in BACKENDS:
         raise ImaxError(f"unknown backend {opts.backend!r}: expected one of {', '.join(BACKENDS)}")
+    if opts.adapter is not None:
+        from imax_hub.adapters import check_adapter
+
+        check_adapter(opts.adapter)
+        if opts.backend != "transformers":
+            raise ImaxError(f"--adapter works with the transformers backend; for {opts.backend}, merge it first "
+                            "(`imax train ... --merge` writes OUT/merged) and pass that folder as --model")
+        extra["adapter"] = str(opts.adapter)
     if opts.backend == "transformers":
         from imax_hub.backends.transformers_vlm import ImaxVLMConfig, ImaxVLMModel
 
@@ -163,7 +172,10 @@ def run_eval(opts: EvalOptions) -> dict:
     lighteval_results = pipeline.get_results()["results"]
 
     records = collect_records(tracker)
-    name = safe_name(opts.model)
+    from imax_hub.adapters import adapter_fingerprint, run_name
+
+    display = run_name(opts.model, opts.adapter)
+    name = safe_name(display)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"predictions_{name}.jsonl",
                   "".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in records))
@@ -174,10 +186,12 @@ def run_eval(opts: EvalOptions) -> dict:
         from imax_hub.metrics.runs import read_manifest
 
         command = public_command(read_manifest(Path(dataset)))
-    summary = to_results(scores, name=opts.model, dataset_fingerprint=fingerprint, build_command=command)
+    summary = to_results(scores, name=display, dataset_fingerprint=fingerprint, build_command=command)
     summary.update({
         "model": {"id": opts.model, "revision": _revision_of(model),
-                  "backend": "baseline" if opts.model in BASELINES else opts.backend},
+                  "backend": "baseline" if opts.model in BASELINES else opts.backend,
+                  "adapter": {"name": Path(opts.adapter).resolve().name, "sha256": adapter_fingerprint(opts.adapter)}
+                  if opts.adapter else None},
         "dataset": {"id": dataset if fingerprint is None else Path(dataset).name, "config": opts.config,
                     "revision": opts.dataset_revision, "fingerprint": fingerprint},
         "template_shas": sorted({r["template_sha"] for r in records}),

@@ -144,8 +144,9 @@ def per_sample_gradients(model, selection: ParamSelection, log_probs: Iterable[C
     picks = [(pos[n], i) for n, i in selection.entries]
     rows = []
     for fn in log_probs:
-        value = fn()
-        grads = torch.autograd.grad(value, tensors, allow_unused=True)
+        with torch.enable_grad():  # lighteval's transformers model module switches gradients off globally on import
+            value = fn()
+            grads = torch.autograd.grad(value, tensors, allow_unused=True)
         flat = [g.detach().reshape(-1).double().cpu() if g is not None else None for g in grads]
         rows.append([float(flat[t][i]) if flat[t] is not None else 0.0 for t, i in picks])
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(picks))
@@ -203,11 +204,9 @@ class VLMLogLikelihood:
         net = AutoModelForImageTextToText.from_pretrained(model, dtype=getattr(torch, dtype))
         self.revision = getattr(net.config, "_commit_hash", None)
         if adapter is not None:
-            try:
-                from peft import PeftModel
-            except ImportError:
-                raise ImaxError("--adapter needs peft: pip install peft") from None
-            net = PeftModel.from_pretrained(net, adapter, is_trainable=True)
+            from imax_hub.adapters import with_adapter
+
+            net = with_adapter(net, adapter, trainable=True)
         self.model = net.to(self.device).eval()  # eval: no dropout; gradients still flow
 
     def __call__(self, row: dict):
@@ -248,6 +247,8 @@ def run_fim(opts: FimOptions) -> dict:
         raise ImaxError(f"config {opts.config!r} has {len(rows)} train rows: fewer than --n {opts.n}")
     chosen = [rows[i] for i in rng.choice(len(rows), size=take, replace=False)]
     groups = [chosen[i:i + opts.n] for i in range(0, take - opts.n + 1, opts.n)]
+    from imax_hub.adapters import adapter_fingerprint
+
     scorer = VLMLogLikelihood(opts.model, opts.adapter, opts.dtype, opts.device)
     selection = select_parameters(scorer.model.named_parameters(), opts.params, opts.seed)
     for name, p in scorer.model.named_parameters():  # gradients for the selected tensors only
@@ -261,9 +262,10 @@ def run_fim(opts: FimOptions) -> dict:
     doc = {
         "format": FIM_FORMAT,
         "imax_hub_version": __version__,
-        "label": opts.label or Path(opts.adapter or opts.model).name,
+        "label": opts.label or Path(opts.adapter or opts.model).resolve().name,
         "model": {"id": Path(opts.model).name if is_local_path(opts.model) else opts.model, "revision": scorer.revision,
-                  "adapter": Path(opts.adapter).name if opts.adapter else None},
+                  "adapter": Path(opts.adapter).resolve().name if opts.adapter else None,
+                  "adapter_sha256": adapter_fingerprint(opts.adapter) if opts.adapter else None},
         "dataset": {"fingerprint": fingerprint, "config": opts.config, "split": "train",
                     # which rows, without naming them (ids are MIMIC identifiers)
                     "rows_hash": hashlib.sha256("\n".join(sorted(r["id"] for r in chosen)).encode()).hexdigest()[:16]},

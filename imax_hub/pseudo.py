@@ -14,6 +14,7 @@ and VQA a question, which an image without those annotations does not have.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -142,11 +143,15 @@ def _read_generations(path: Path) -> dict[str, str]:
 
 
 def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str | None = None,
-                 config: str = "dmax", chunk_size: int = 256, tick: Tick = lambda *a: None) -> PseudoResult:
+                 config: str = "dmax", chunk_size: int = 256, max_images: int | None = None,
+                 identity: dict | None = None, tick: Tick = lambda *a: None) -> PseudoResult:
     """Generate, parse and write the pseudo-IMAX configs into build ``folder``; generations go to ``out``.
 
     ``model`` is a backend (``greedy_until(docs)``, as ``imax eval`` makes them). Generations are appended to
-    ``out/generations.jsonl`` chunk by chunk, so a killed run resumes where it stopped.
+    ``out/generations.jsonl`` chunk by chunk, so a killed run resumes where it stopped. ``max_images`` labels
+    only the first N images in dicom-id order (a trial run: the config then holds pseudo rows for those only).
+    ``out/run.json`` records which model (``model_id``, ``revision`` and ``identity``, e.g. an adapter's hash) and
+    which rows the generations belong to; a run with another model or build refuses to mix into them.
     """
     from lighteval.tasks.requests import Doc
 
@@ -173,16 +178,30 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     budget = {t: max(s.generation_size for s in EVAL_TASKS if s.task == t) for t in PSEUDO_TASKS}
     meta = real.select(["dicom_id", "subject_id", "study_id", "image", "image_path"]).to_pylist()
     units = []  # (row id, dicom, task, subtask, key, inputs, variant, template)
-    for dicom in sorted(by_image):
+    if max_images is not None and max_images < 1:
+        raise ImaxError(f"max_images must be at least 1, not {max_images}")
+    for dicom in sorted(by_image)[:max_images]:
         for task, subtask, key, inputs in _units(dicom, by_image[dicom]["tasks"], seed):
             template = load_template(task)
             row_id = f"{dicom}/{task}/{key}"
             units.append((row_id, dicom, task, subtask, key, inputs, pick_variant(row_id, template.n_variants, seed),
                           template))
-    result = PseudoResult(images=len(by_image), asked=len(units))
+    result = PseudoResult(images=min(len(by_image), max_images or len(by_image)), asked=len(units))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gen_path = out / "generations.jsonl"
+    run = {"model": model_id, "revision": revision, **(identity or {}), "from_config": config,
+           "rows_hash": hashlib.sha256("\n".join(real.column("id").to_pylist()).encode()).hexdigest()[:16]}
+    if gen_path.is_file():
+        try:
+            before = json.loads((out / "run.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            before = None
+        if before != run:
+            differs = sorted(k for k in run.keys() | (before or {}).keys() if (before or {}).get(k) != run.get(k))
+            raise ImaxError(f"{out} holds generations of another run ({', '.join(differs) if before else 'no run.json'} "
+                            "differ): resuming would mix them in; pass a new --out or delete that folder")
+    write_atomic(out / "run.json", json.dumps(run, indent=1) + "\n")
     done = _read_generations(gen_path)
     todo = [u for u in units if u[0] not in done]
     tick("pseudo-label", len(units) - len(todo), len(units))
@@ -239,7 +258,7 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     table = table.append_column("pseudo_revision", pa.array([None] * n_real + [revision] * n_pseudo, pa.string()))
     table = table.sort_by("id")
     write_pseudo_config(Path(folder), manifest, table, {"model": model_id, "revision": revision, "from_config": config,
-                                                         **result.as_dict()})
+                                                         "max_images": max_images, **result.as_dict()})
     write_atomic(out / "pseudo_label.json",
                  json.dumps({"model": model_id, "revision": revision, **result.as_dict()}, indent=1) + "\n")
     stats = json.loads((Path(folder) / "stats" / "stats.json").read_text())

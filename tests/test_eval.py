@@ -96,7 +96,7 @@ def test_oracle_scores_perfectly_and_lighteval_agrees_with_the_summary(dataset, 
                 assert res[f"{task}|0"][key] == pytest.approx(summary["metrics"][key]["value"])
                 assert f"{key}_stderr" in res[f"{task}|0"]
     assert summary["dataset"]["fingerprint"] == json.loads((dataset / "build_manifest.json").read_text())["fingerprint"]
-    assert summary["model"] == {"id": "oracle", "revision": None, "backend": "baseline"}
+    assert summary["model"] == {"id": "oracle", "revision": None, "backend": "baseline", "adapter": None}
     assert summary["template_shas"] and all(len(s) == 64 for s in summary["template_shas"])
 
 

@@ -163,6 +163,9 @@ def test_submit_refuses_what_must_not_go_on_a_leaderboard(demo, capsys):
         build_submission({**doc, "max_samples": 3}, **ok)
     with pytest.raises(ImaxError, match="results are for 'someone/else'"):
         build_submission({**doc, "model": {**doc["model"], "id": "someone/else"}}, **ok)
+    # a base model + LoRA adapter (imax train) goes under the adapter's own repo, its hash in the notes
+    adapted = {**doc, "model": {**doc["model"], "id": "someone/base", "adapter": {"name": "stage3", "sha256": "ab12"}}}
+    assert all("LoRA adapter sha256 ab12 on someone/base" in e.notes for e in build_submission(adapted, **ok).entries)
     with pytest.raises(ImaxError, match="40-character commit sha"):
         build_submission(doc, **ok, revision="main")
     with pytest.raises(ImaxError, match="--source-url must be an http"):

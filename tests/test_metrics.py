@@ -295,6 +295,8 @@ def test_delta_sign_conventions():
     assert relative_gain("reg_acc", 50.0, 75.0) == pytest.approx(0.5)
     assert relative_gain("reg_acc", 50.0, 25.0) == pytest.approx(-0.5)
     assert math.isnan(relative_gain("reg_acc", 0.0, 10.0))
+    assert math.isnan(relative_gain("report_bleu1", 1e-30, 1e-22))  # shows as 0.00: no ratio, not +10^10 %
+    assert relative_gain("report_bleu1", 0.01, 0.02) == pytest.approx(1.0)
 
 
 def _doc(rows, preds, name):

@@ -168,7 +168,42 @@ def test_a_truncated_generations_file_and_bad_arguments(folder, tmp_path):
     second = pseudo_label(folder, out, again, model_id="m")
     assert again.seen == [cut] and dict(second.kept) == dict(first.kept)  # only the cut line is asked again
     assert len((out / "generations.jsonl").read_text().splitlines()) == first.asked  # the damaged lines are gone
+    with pytest.raises(ImaxError, match="holds generations of another run \\(model differ\\).*new --out"):
+        pseudo_label(folder, out, StandIn(), model_id="m2")  # never mixes another model's answers in
+    with pytest.raises(ImaxError, match="\\(adapter_sha256 differ\\)"):
+        pseudo_label(folder, out, StandIn(), model_id="m", identity={"adapter_sha256": "0123"})
     with pytest.raises(ImaxError, match="no train split for config 'nope'"):
-        pseudo_label(folder, out, StandIn(), model_id="m", config="nope")
+        pseudo_label(folder, tmp_path / "other", StandIn(), model_id="m", config="nope")
     with pytest.raises(ImaxError, match="build_manifest.json not found"):
         pseudo_label(tmp_path, out, StandIn(), model_id="m")
+
+
+def test_max_images_and_an_out_of_memory_batch_resume_with_the_tiny_vlm(folder, tmp_path):
+    """A trial run on the first N images; a batch the GPU cannot hold stops with a clear error and loses nothing."""
+    import torch
+
+    from imax_hub.evaluation import EvalOptions, make_model
+
+    model = make_model(EvalOptions(model=str(make_tiny_vlm(tmp_path / "tiny-vlm")), dataset=str(folder), batch_size=4,
+                                   model_args="generation_size=4"))
+    model._cache = None
+    real_generate, calls = model.model.generate, []
+
+    def generate_then_run_out_of_memory(**kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.68 GiB")
+        return real_generate(**kwargs)
+
+    model.model.generate = generate_then_run_out_of_memory
+    out = tmp_path / "gen"
+    with pytest.raises(ImaxError, match="GPU out of memory generating a batch of 4 prompts .* lower --batch-size"):
+        pseudo_label(folder, out, model, model_id="tiny", max_images=5, chunk_size=8)
+    assert len((out / "generations.jsonl").read_text().splitlines()) == 8  # the first chunk (two batches) is kept
+    model.model.generate = real_generate
+    result = pseudo_label(folder, out, model, model_id="tiny", max_images=5, chunk_size=8)
+    first5 = sorted({r["dicom_id"] for r in _dmax_train(folder)})[:5]
+    generated = [json.loads(line)["id"] for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert result.images == 5 and result.asked == len(generated) == len(set(generated)) > 8
+    assert {g.split("/")[0] for g in generated} == set(first5)
+    assert json.loads((folder / "build_manifest.json").read_text())[PSEUDO_CONFIG]["max_images"] == 5

@@ -118,9 +118,14 @@ def sample_cache(config):
     path (lighteval joins ``cache_dir / model_name``, which for ``/abs/model`` writes into the model folder)."""
     from lighteval.utils.cache_management import SampleCache
 
-    if not os.path.isabs(config.model_name):
-        return SampleCache(config)
-    return SampleCache(config.model_copy(update={"model_name": config.model_name.strip("/").replace("/", "__")}))
+    name = config.model_name
+    if getattr(config, "adapter", None):  # keyed on the adapter's weights: a retrained adapter gets a fresh cache
+        from imax_hub.adapters import adapter_fingerprint
+
+        name = f"{name}+{adapter_fingerprint(config.adapter)}"
+    if not os.path.isabs(name):
+        return SampleCache(config if name == config.model_name else config.model_copy(update={"model_name": name}))
+    return SampleCache(config.model_copy(update={"model_name": name.strip("/").replace("/", "__")}))
 
 
 def by_generation_length(docs: list[Doc]) -> list[int]:

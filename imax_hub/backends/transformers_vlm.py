@@ -17,6 +17,7 @@ from tqdm import tqdm
 from imax_hub.backends.common import (
     CHUNK_SIZE, GenerativeModel, by_generation_length, chat_messages, env_model_args, load_image, sample_cache,
 )
+from imax_hub.errors import ImaxError
 
 # of lighteval's generation parameters, the ones that change what is generated (it also asks for scores)
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_new_tokens", "min_new_tokens")
@@ -28,6 +29,7 @@ class ImaxVLMConfig(ModelConfig):
     model_name: str
     revision: str = "main"
     processor: str | None = None
+    adapter: str | None = None  # a peft LoRA adapter folder (`imax train`), merged into the weights once loaded
     batch_size: int = 8
     dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
     device: str | None = None  # default: cuda if available, else cpu
@@ -77,6 +79,10 @@ class ImaxVLMModel(GenerativeModel):
         if config.device_map:
             kwargs["device_map"] = config.device_map
         self.model = AutoModelForImageTextToText.from_pretrained(config.model_name, **kwargs).eval()
+        if config.adapter:
+            from imax_hub.adapters import with_adapter
+
+            self.model = with_adapter(self.model, config.adapter, merge=True).eval()
         if not config.device_map:
             self.model.to(device)
         self.device = next(self.model.parameters()).device
@@ -113,8 +119,14 @@ class ImaxVLMModel(GenerativeModel):
                 if not sample:  # greedy: sampling knobs would only draw transformers warnings
                     params = {k: v for k, v in params.items() if k in ("max_new_tokens", "min_new_tokens",
                                                                         "repetition_penalty")}
-                out = self.model.generate(**inputs, max_new_tokens=budget, do_sample=sample,
-                                          pad_token_id=self.tokenizer.pad_token_id, **params)
+                try:
+                    out = self.model.generate(**inputs, max_new_tokens=budget, do_sample=sample,
+                                              pad_token_id=self.tokenizer.pad_token_id, **params)
+                except torch.cuda.OutOfMemoryError:
+                    # finished chunks are cached (eval) or in generations.jsonl (pseudo-label): a rerun resumes
+                    raise ImaxError(f"GPU out of memory generating a batch of {len(batch)} prompts of up to "
+                                    f"{inputs['input_ids'].shape[1]} tokens (+{budget} new): lower --batch-size "
+                                    "and run the same command again; finished work is kept") from None
                 new = out[:, inputs["input_ids"].shape[1]:]
                 decoded = self.processor.batch_decode(new, skip_special_tokens=True)
                 pads = (inputs["attention_mask"] == 0).sum(1).tolist()

@@ -43,9 +43,10 @@ class Submission:
 def _results_model_id(doc: dict) -> str | None:
     from imax_hub.files import is_local_path
 
-    mid = (doc.get("model") or {}).get("id")
-    # a local folder (a fine-tune before upload) may be submitted under any repo id
-    return None if not mid or is_local_path(mid) or mid.count("/") != 1 else mid
+    model = doc.get("model") or {}
+    mid = model.get("id")
+    # a local folder or a base model + adapter (a fine-tune before upload) may be submitted under any repo id
+    return None if not mid or model.get("adapter") or is_local_path(mid) or mid.count("/") != 1 else mid
 
 
 def entry_notes(doc: dict, key: str, user_notes: str | None) -> str:
@@ -60,6 +61,9 @@ def entry_notes(doc: dict, key: str, user_notes: str | None) -> str:
     revision = (doc.get("model") or {}).get("revision")
     if revision:
         parts.append(f"model revision {revision}")
+    adapter = (doc.get("model") or {}).get("adapter")
+    if adapter:
+        parts.append(f"LoRA adapter sha256 {adapter['sha256']} on {doc['model']['id']}")
     if user_notes:
         parts.append(user_notes)
     return "; ".join(parts)

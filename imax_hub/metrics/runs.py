@@ -112,9 +112,15 @@ def display_name(doc: dict) -> str:
     return Path(doc["name"]).name if is_local_path(doc["name"]) else doc["name"]
 
 
+# A baseline that shows as 0.00 (metrics are on a 0-100 scale, reported to two decimals, as in the paper's tables)
+# gives no meaningful ratio: a BLEU-1 of 1e-30 against 1e-22 would otherwise add a gain of 10^10 % to Δ.
+ZERO_BASELINE = 0.005
+
+
 def relative_gain(key: str, baseline: float, model: float) -> float:
-    """(M_m - M_b) / M_b, sign flipped for lower-is-better metrics, so improvement is positive; nan if M_b = 0."""
-    if not baseline or math.isnan(baseline) or math.isnan(model):
+    """(M_m - M_b) / M_b, sign flipped for lower-is-better metrics, so improvement is positive; nan where M_b
+    shows as 0.00 (below ``ZERO_BASELINE``): such a metric is left out of Δ and of the improved count."""
+    if math.isnan(baseline) or math.isnan(model) or abs(baseline) < ZERO_BASELINE:
         return math.nan
     gain = (model - baseline) / baseline
     return gain if METRICS_BY_KEY[key].higher_is_better else -gain

@@ -1,0 +1,52 @@
+"""peft LoRA adapters (written by ``imax train``) on top of a base model, for ``imax fim``, ``eval`` and ``pseudo-label``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from imax_hub.errors import ImaxError
+
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def check_adapter(path: str | Path) -> Path:
+    """The adapter folder, or a clear error saying what is missing."""
+    folder = Path(path)
+    if not (folder / "adapter_config.json").is_file():
+        hint = " (a training run's folder holds it once training finished; pass that folder)" if \
+            (folder / "checkpoints").is_dir() else ""
+        raise ImaxError(f"--adapter {folder}: not a peft adapter folder (no adapter_config.json){hint}")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise ImaxError(f"--adapter {folder}: adapter_config.json but no {WEIGHT_FILES[0]}")
+    return folder
+
+
+def adapter_fingerprint(path: str | Path) -> str:
+    """sha256 (16 hex) of the adapter's weights: results and caches of different adapters never mix."""
+    folder = check_adapter(path)
+    weights = next(folder / name for name in WEIGHT_FILES if (folder / name).is_file())
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def with_adapter(model, path: str | Path, *, trainable: bool = False, merge: bool = False):
+    """``model`` with the LoRA adapter at ``path``; ``merge`` folds it into the weights (faster generation)."""
+    folder = check_adapter(path)
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ImaxError("--adapter needs peft: pip install peft") from None
+    try:
+        net = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ImaxError(f"--adapter {folder}: does not fit this model ({str(exc).splitlines()[0]})") from None
+    return net.merge_and_unload() if merge else net
+
+
+def run_name(model: str, adapter: str | Path | None) -> str:
+    """How a base model plus adapter is named in results and pseudo rows: ``model+adapter-folder-name``."""
+    return f"{model}+{Path(adapter).resolve().name}" if adapter else model
