@@ -81,6 +81,8 @@ def make_model(opts: EvalOptions):
     extra = parse_model_args(opts.model_args)
     common = {"cache_dir": opts.cache_dir} if opts.cache_dir else {}
     if opts.model in BASELINES:
+        if opts.adapter is not None:
+            raise ImaxError(f"--adapter goes on a model; {opts.model!r} is a baseline (it has no weights)")
         from imax_hub.backends.baselines import BaselineConfig, BaselineModel
 
         return BaselineModel(BaselineConfig(model_name=opts.model, dataset=opts.dataset, config=opts.config,

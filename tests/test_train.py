@@ -147,6 +147,8 @@ def test_train_bad_arguments_are_clear_errors(base, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "adapter_config.json").write_text("{}")
     (tmp_path / "a" / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(ImaxError, match="'oracle' is a baseline"):
+        make_model(EvalOptions(model="oracle", dataset=str(folder), adapter=str(tmp_path / "a")))
     with pytest.raises(ImaxError, match="--adapter works with the transformers backend"):
         make_model(EvalOptions(model=str(model), dataset=str(folder), adapter=str(tmp_path / "a"), backend="vllm"))
 
