@@ -598,6 +598,108 @@ def train(
               + f". Next: imax eval --model {model} --adapter {out_dir}", highlight=False)
 
 
+@app.command()
+def download(
+    physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Where the PhysioNet tree goes "
+                                                                          "(<project>/<version>/… as PhysioNet serves it).")],
+    user: Annotated[Optional[str], typer.Option("--user", help="PhysioNet user; the password comes from "
+                                                               "PHYSIONET_PASSWORD or a prompt (default: ~/.netrc).")] = None,
+    only: Annotated[str, typer.Option("--only", help="metadata, annotations, images (comma-separated; default all, "
+                                                     "in that order).")] = "metadata,annotations,images",
+    config: Annotated[str, typer.Option(help="Images for imax, dmax or all (as `imax build --config`).")] = "all",
+    target_images: Annotated[int, typer.Option("--target-images", help="As `imax build`.")] = 47_600,
+    min_tasks: Annotated[int, typer.Option("--min-tasks", help="As `imax build`.")] = 3,
+    split_by: Annotated[str, typer.Option("--split-by", help="As `imax build`.")] = "patient",
+    seed: Annotated[int, typer.Option(help="As `imax build`.")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Parallel connections.")] = 8,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files, their total size and what is "
+                                                            "already here; fetch only the SHA256SUMS.txt lists.")] = False,
+    base_url: Annotated[str, typer.Option("--base-url", help="PhysioNet's files URL (a mirror or a test server).")]
+    = "https://physionet.org/files/",
+    retries: Annotated[int, typer.Option(min=0, help="Retries per file on timeouts, cuts and 5xx (backoff doubles).")] = 5,
+) -> None:
+    """Fetch from PhysioNet exactly the files `imax build` needs: resumable, parallel, verified against SHA256SUMS."""
+    from rich.progress import TimeRemainingColumn
+
+    from imax_hub.download import DownloadOptions, credentials, download as run_download
+
+    parts = tuple(p.strip() for p in only.split(",") if p.strip())
+    opts = DownloadOptions(root=physionet_root, base_url=base_url, user=user, only=parts, config=config,
+                           target_images=target_images, min_tasks=min_tasks, split_by=split_by, seed=seed, jobs=jobs,
+                           dry_run=dry_run, retries=retries)
+    creds = credentials(user, base_url)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        TextColumn("{task.fields[transfer]}"), console=console, transient=True,
+                        disable=not console.is_terminal)
+    with progress:
+        meter = _TransferMeter(progress)
+        summary = run_download(opts, creds, tick=meter.tick, on_bytes=meter.on_bytes)
+    if dry_run:
+        todo = [(p, s) for p, s, present in summary.planned if not present]
+        for path, size, present in summary.planned:
+            out.print(f"{'present ' if present else 'to fetch'}  {_size(size):>10}  {path}", highlight=False)
+        known = sum(s or 0 for _, s in todo)
+        unknown = sum(s is None for _, s in todo)
+        out.print(f"{len(summary.planned):,} files: {len(summary.planned) - len(todo):,} present and verified, "
+                  f"{len(todo):,} to fetch, {_size(known)}" + (f" (+{unknown:,} of unknown size)" if unknown else ""),
+                  highlight=False)
+    else:
+        out.print(f"fetched {summary.fetched:,} files ({_size(summary.fetched_bytes)}); skipped {summary.skipped:,} "
+                  f"already present and verified ({_size(summary.skipped_bytes)}); failed {len(summary.failed):,}",
+                  highlight=False)
+    for note in summary.notes:
+        out.print(note, highlight=False)
+    for title, why in summary.denied.items():
+        console.print(f"refused: {title}: {why}", style="yellow", highlight=False, markup=False)
+    for i, (path, why) in enumerate(sorted(summary.failed.items())):
+        if i == 20:
+            console.print(f"… and {len(summary.failed) - 20:,} more", style="red")
+            break
+        console.print(f"failed: {path}: {why}", style="red", highlight=False, markup=False)
+    if not summary.ok:
+        raise ImaxError("some files were not fetched (above); what finished is kept and verified: run the same "
+                        "command again to resume")
+    if not dry_run:
+        out.print(f"next: imax build --physionet-root {physionet_root} --config {config} --target-images "
+                  f"{target_images} (the same selection options)", highlight=False)
+
+
+class _TransferMeter:
+    """Files done and ETA per phase, with the bytes received and the rate beside them."""
+
+    def __init__(self, progress: Progress):
+        import threading
+        import time
+
+        self.progress, self.time, self.lock = progress, time.monotonic, threading.Lock()
+        self.tasks: dict[str, int] = {}
+        self.current: int | None = None
+        self.received, self.start = 0, time.monotonic()
+
+    def tick(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(phase, total=total or None, transfer="")
+        self.current = self.tasks[phase]
+        self.progress.update(self.current, completed=done, total=total or None)
+
+    def on_bytes(self, n: int) -> None:
+        with self.lock:
+            self.received += n
+            rate = self.received / max(self.time() - self.start, 1e-3)
+        if self.current is not None:
+            self.progress.update(self.current, transfer=f"{_size(self.received)} at {_size(int(rate))}/s")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
 @app.command(name="setup-lighteval")
 def setup_lighteval() -> None:
     """Make the `lighteval` command itself work offline in this environment (one .pth startup hook)."""

@@ -139,70 +139,24 @@ def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
 
 def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -> BuildResult:
     """Run a whole build (see the module docstring); raises :class:`ImaxError` on user errors."""
-    from imax_hub import tasks as task_pkg
     from imax_hub.build import folder as folder_mod
     from imax_hub.build import rows as rows_mod
-    from imax_hub.build import selection, stats as stats_mod
+    from imax_hub.build import stats as stats_mod
     from imax_hub.sources import mimic_cxr_jpg
-    from imax_hub.tasks import calculation, grounding, multiclass, multilabel, report, vqa
     from imax_hub.tasks.templates import load_template
 
     opts.check()
     check_output(opts)
     root = Path(opts.physionet_root)
-    if not root.is_dir():
-        raise ImaxError(f"PhysioNet root {root} is not a folder")
-    layout.require(layout.MIMIC_CXR_JPG, root)
-    builders = {"calculation": calculation, "report": report, "multiclass": multiclass,
-                "multilabel": multilabel, "grounding": grounding, "vqa": vqa}
-    available, missing = [], []
-    for name, tasks, project in TASK_SOURCES:
-        (available if project.locate(root) is not None else missing).append((name, tasks, project))
-    if missing and opts.require == "all":
-        names = "; ".join(f"{p.title} ({', '.join(t)}): {p.files_url}" for _, t, p in missing)
-        raise ImaxError(f"--require all: missing sources: {names}")
-    if not available:
-        raise ImaxError(f"no task source found under {root}; run `imax check {root}` to see what is missing")
-
+    available, missing = _sources(opts, root)
     used_projects = [layout.MIMIC_CXR_JPG] + [p for _, _, p in available]
     pool = ThreadPoolExecutor(max_workers=1)  # hashing releases the GIL: it overlaps with reading
     hashing = pool.submit(_hash_inputs, root, used_projects)
     try:
-        tick("read metadata", 0, 1)
-        meta = mimic_cxr_jpg.read_metadata(root)
-        frontal = meta.filter(meta.column("frontal")).select(
-            ["dicom_id", "subject_id", "study_id", "image_path", "rows", "columns"])
-        tick("read metadata", 1, 1)
-        ctx = task_pkg.TaskContext(root=str(root), frontal=frontal, seed=opts.seed, rca_threshold=opts.rca_threshold,
-                                   structures_per_image=opts.structures_per_image)
-        tables = []
-        for i, (name, _, _) in enumerate(available):
-            tick("read sources", i, len(available))
-            tables.append(builders[name].candidates(ctx))
-        tick("read sources", len(available), len(available))
-        candidates = pa.concat_tables(tables)
-        order = pc.sort_indices(candidates, [("dicom_id", "ascending"), ("task", "ascending"), ("key", "ascending")])
-        candidates = candidates.take(order)
-
-        tick("select", 0, 1)
-        frontal_ids = frontal.column("dicom_id").to_pylist()
-        subject_of = dict(zip(frontal_ids, frontal.column("subject_id").to_pylist()))
-        rel_path = dict(zip(frontal_ids, frontal.column("image_path").to_pylist()))
-        image_row = {d: i for i, d in enumerate(frontal_ids)}
-        sel = selection.select(candidates, subject_of, target_images=opts.target_images, min_tasks=opts.min_tasks,
-                               split_by=opts.split_by, seed=opts.seed)
-        tick("select", 1, 1)
-        if len(sel.imax_train) + len(sel.imax_test) == 0:
-            raise ImaxError(f"no image has at least --min-tasks {opts.min_tasks} tasks "
-                            f"({len(available)} task sources found); lower --min-tasks or add the missing sources")
-
+        chosen = _select(opts, root, available, tick)
+        ctx, candidates, sel, parts = chosen.ctx, chosen.candidates, chosen.sel, chosen.parts
+        frontal, image_row, rel_path, wanted_ids = chosen.frontal, chosen.image_row, chosen.rel_path, chosen.wanted_ids
         jpg_root = mimic_cxr_jpg.jpg_root(root)
-        parts = {"imax_train": sel.imax_train, "imax_test": sel.imax_test}
-        if opts.config in ("dmax", "all"):
-            parts["dmax_train"] = sel.dmax_train
-        wanted_ids = set()
-        for rows in parts.values():
-            wanted_ids.update(candidates.column("dicom_id").take(pa.array(rows)).to_pylist())
         _check_images(jpg_root, rel_path, wanted_ids, opts.allow_missing_images, tick)
         embedded = _embed(jpg_root, rel_path, wanted_ids, opts.image_size, tick) if opts.embed_images else None
 
@@ -279,6 +233,89 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing)
+
+
+@dataclass
+class _Selection:
+    ctx: object
+    frontal: pa.Table
+    candidates: pa.Table
+    sel: object
+    parts: dict
+    image_row: dict
+    rel_path: dict
+    wanted_ids: set
+
+
+def _sources(opts: BuildOptions, root: Path) -> tuple[list, list]:
+    """(available, missing) task sources under ``root``; MIMIC-CXR-JPG and at least one task source required."""
+    if not root.is_dir():
+        raise ImaxError(f"PhysioNet root {root} is not a folder")
+    layout.require(layout.MIMIC_CXR_JPG, root)
+    available, missing = [], []
+    for name, tasks, project in TASK_SOURCES:
+        (available if project.locate(root) is not None else missing).append((name, tasks, project))
+    if missing and opts.require == "all":
+        names = "; ".join(f"{p.title} ({', '.join(t)}): {p.files_url}" for _, t, p in missing)
+        raise ImaxError(f"--require all: missing sources: {names}")
+    if not available:
+        raise ImaxError(f"no task source found under {root}; run `imax check {root}` to see what is missing")
+    return available, missing
+
+
+def _select(opts: BuildOptions, root: Path, available: list, tick: Tick) -> _Selection:
+    """Metadata and annotations -> candidate entries -> IMAX/DMAX selection; reads no image."""
+    from imax_hub import tasks as task_pkg
+    from imax_hub.build import selection
+    from imax_hub.sources import mimic_cxr_jpg
+    from imax_hub.tasks import calculation, grounding, multiclass, multilabel, report, vqa
+
+    builders = {"calculation": calculation, "report": report, "multiclass": multiclass,
+                "multilabel": multilabel, "grounding": grounding, "vqa": vqa}
+    tick("read metadata", 0, 1)
+    meta = mimic_cxr_jpg.read_metadata(root)
+    frontal = meta.filter(meta.column("frontal")).select(
+        ["dicom_id", "subject_id", "study_id", "image_path", "rows", "columns"])
+    tick("read metadata", 1, 1)
+    ctx = task_pkg.TaskContext(root=str(root), frontal=frontal, seed=opts.seed, rca_threshold=opts.rca_threshold,
+                               structures_per_image=opts.structures_per_image)
+    tables = []
+    for i, (name, _, _) in enumerate(available):
+        tick("read sources", i, len(available))
+        tables.append(builders[name].candidates(ctx))
+    tick("read sources", len(available), len(available))
+    candidates = pa.concat_tables(tables)
+    order = pc.sort_indices(candidates, [("dicom_id", "ascending"), ("task", "ascending"), ("key", "ascending")])
+    candidates = candidates.take(order)
+
+    tick("select", 0, 1)
+    frontal_ids = frontal.column("dicom_id").to_pylist()
+    subject_of = dict(zip(frontal_ids, frontal.column("subject_id").to_pylist()))
+    rel_path = dict(zip(frontal_ids, frontal.column("image_path").to_pylist()))
+    image_row = {d: i for i, d in enumerate(frontal_ids)}
+    sel = selection.select(candidates, subject_of, target_images=opts.target_images, min_tasks=opts.min_tasks,
+                           split_by=opts.split_by, seed=opts.seed)
+    tick("select", 1, 1)
+    if len(sel.imax_train) + len(sel.imax_test) == 0:
+        raise ImaxError(f"no image has at least --min-tasks {opts.min_tasks} tasks "
+                        f"({len(available)} task sources found); lower --min-tasks or add the missing sources")
+    parts = {"imax_train": sel.imax_train, "imax_test": sel.imax_test}
+    if opts.config in ("dmax", "all"):
+        parts["dmax_train"] = sel.dmax_train
+    wanted_ids = set()
+    for rows in parts.values():
+        wanted_ids.update(candidates.column("dicom_id").take(pa.array(rows)).to_pylist())
+    return _Selection(ctx, frontal, candidates, sel, parts, image_row, rel_path, wanted_ids)
+
+
+def needed_images(opts: BuildOptions, tick: Tick = _quiet) -> list[str]:
+    """The images (``files/pXX/…/DICOM.jpg``, relative to MIMIC-CXR-JPG) a build with ``opts`` uses: the
+    selection runs on metadata and annotations alone, so ``imax download`` can fetch just these."""
+    opts.check()
+    root = Path(opts.physionet_root)
+    available, _ = _sources(opts, root)
+    chosen = _select(opts, root, available, tick)
+    return sorted(chosen.rel_path[d] for d in chosen.wanted_ids)
 
 
 def _command_line(opts: BuildOptions) -> str:

@@ -29,6 +29,9 @@ class Project:
     data_subdir: str = ""  # where the files sit inside <project>/<version>/
     aliases: tuple[str, ...] = field(default=())  # other folders (relative to the root) seen in users' trees
     needs: str = ""  # what a user must do on PhysioNet to get access
+    # what `imax download` fetches: fnmatch patterns over the paths in the project's SHA256SUMS.txt
+    # (MIMIC-CXR-JPG's images come on top of these, only those the selection uses)
+    fetch: tuple[str, ...] = ("LICENSE.txt",)
 
     @property
     def url(self) -> str:
@@ -65,6 +68,7 @@ MIMIC_CXR_JPG = Project(
     access="credentialed",
     tasks=TASKS,  # every task needs the images and their metadata
     markers=("mimic-cxr-2.0.0-metadata.csv.gz",),
+    fetch=("LICENSE.txt", "IMAGE_FILENAMES", "mimic-cxr-2.0.0-*.csv.gz", "mimic-cxr-2.1.0-test-set-labeled.csv"),
     needs="credentialed PhysioNet account, CITI training, signed MIMIC-CXR-JPG data use agreement",
 )
 MIMIC_CXR_REPORTS = Project(
@@ -76,6 +80,7 @@ MIMIC_CXR_REPORTS = Project(
     tasks=("report",),
     markers=("mimic-cxr-reports.zip", "files"),
     aliases=("mimic-cxr/2.0.0", "physionet.org/files/mimic-cxr/2.0.0", "mimic-cxr-reports"),
+    fetch=("LICENSE.txt", "mimic-cxr-reports.zip"),  # not the 4.7 TB of DICOMs beside it
     needs="credentialed access to MIMIC-CXR (the DICOM project); only mimic-cxr-reports.zip is needed",
 )
 CXR_CARDIOMEGALY = Project(
@@ -86,6 +91,7 @@ CXR_CARDIOMEGALY = Project(
     access="open",
     tasks=("calculation",),
     markers=("CTRs.csv", "CPARs.csv"),
+    fetch=("LICENSE.txt", "CTRs.csv", "CPARs.csv"),
     needs="open access",
 )
 PE_SEVERITY = Project(
@@ -96,6 +102,7 @@ PE_SEVERITY = Project(
     access="credentialed",
     tasks=("multiclass",),
     markers=("regex_report_edema_severity.csv",),
+    fetch=("LICENSE.txt", "*.csv"),
     needs="credentialed PhysioNet account and the project's data use agreement",
 )
 CXR_LT = Project(
@@ -108,6 +115,7 @@ CXR_LT = Project(
     markers=("train_labeled.csv",),
     data_subdir="cxr-lt-2024",
     aliases=("cxr-lt-multi-label-long-tailed-classification-on-chest-x-rays-2.0.0/cxr-lt-2024", "cxr-lt-2024"),
+    fetch=("LICENSE.txt", "cxr-lt-2024/*.csv"),  # not cxr-lt-2023/
     needs="credentialed PhysioNet account and the project's data use agreement",
 )
 CHEXMASK = Project(
@@ -118,6 +126,7 @@ CHEXMASK = Project(
     access="open",
     tasks=("rec", "reg"),
     markers=("OriginalResolution/MIMIC-CXR-JPG.csv",),
+    fetch=("LICENSE.txt", "OriginalResolution/MIMIC-CXR-JPG.csv"),  # not the other datasets' masks
     needs="open access (only OriginalResolution/MIMIC-CXR-JPG.csv is needed)",
 )
 MIMIC_CXR_VQA = Project(
@@ -134,6 +143,7 @@ MIMIC_CXR_VQA = Project(
         "mimic-ext-mimic-cxr-vqa/1.0.0/dataset",
         "MIMIC-Ext-MIMIC-CXR-VQA/dataset",
     ),
+    fetch=("LICENSE.txt", "MIMIC-Ext-MIMIC-CXR-VQA/dataset/*.json"),
     needs="credentialed PhysioNet account and the project's data use agreement",
 )
 
