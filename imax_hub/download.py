@@ -185,6 +185,7 @@ class Fetcher:
                                    limits=httpx.Limits(max_connections=jobs, max_keepalive_connections=jobs))
         self.ledgers: dict[str, Ledger] = {}
         self.lock = threading.Lock()
+        self.stop = threading.Event()  # set on Ctrl-C: transfers end at their next block, partial files stay
 
     def close(self) -> None:
         self.client.close()
@@ -234,6 +235,8 @@ class Fetcher:
                         for block in r.iter_bytes():  # as received: a cut keeps every byte that arrived
                             fh.write(block)
                             self.on_bytes(len(block))
+                            if self.stop.is_set():
+                                raise FileFailed("interrupted; rerun to resume the partial file")
                 return
             except (_Retry, httpx.TimeoutException, httpx.TransportError) as exc:
                 attempt += 1
@@ -381,10 +384,12 @@ def run_jobs(fetcher: Fetcher, jobs: list[Job], summary: Summary, workers: int,
                 done += 1
                 tick(phase, done, len(jobs))
         except BadCredentials as exc:
+            fetcher.stop.set()
             for f in futures:
                 f.cancel()
             raise ImaxError(str(exc)) from None
-        except BaseException:
+        except BaseException:  # Ctrl-C: stop the transfers in flight (their partial files resume next time)
+            fetcher.stop.set()
             for f in futures:
                 f.cancel()
             raise

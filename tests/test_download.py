@@ -191,3 +191,24 @@ def test_dry_run_credentials_and_bad_options(tree, server, tmp_path, monkeypatch
     netrc.chmod(0o600)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert credentials(None, server.url) == _creds("carol", "fromnetrc")
+
+
+def test_ctrl_c_stops_the_transfers_and_the_rerun_resumes_them(tree, server, tmp_path):
+    root = tmp_path / "physionet"
+    masks = root / "chexmask-cxr-segmentation-data" / "1.0.0" / "OriginalResolution" / "MIMIC-CXR-JPG.csv"
+    server.faults = {"/" + str(Path("files") / masks.relative_to(root)): {"cut_after": 300}}
+    seen = []
+
+    def interrupt_after_the_cut(n):
+        seen.append(n)
+        if masks.with_name(masks.name + ".partial").exists() and sum(seen) > 10_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        download(_opts(root, server, only=("annotations",), retries=0), _creds(), on_bytes=interrupt_after_the_cut)
+    assert not masks.exists()  # never a final name for an unfinished file
+    before = len(server.gets)
+    summary = download(_opts(root, server, only=("annotations",)), _creds())
+    assert summary.ok and masks.is_file() and not list(root.rglob("*.partial"))
+    url = "/" + str(Path("files") / masks.relative_to(root))
+    assert [r for p, r in server.gets[before:] if p == url] == ["bytes=300-"]
