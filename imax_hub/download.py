@@ -129,7 +129,10 @@ def read_sums(path: Path) -> list[tuple[str, str]]:
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or len(parts[0]) != 64:
             raise ImaxError(f"{path}, line {n}: expected '<sha256> <path>', found {line[:80]!r}")
-        out.append((parts[0].lower(), parts[1].lstrip("*").strip()))
+        rel = parts[1].lstrip("*").strip()
+        if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:  # a list may never write outside its project
+            raise ImaxError(f"{path}, line {n}: path {rel!r} leaves the project folder")
+        out.append((parts[0].lower(), rel))
     return out
 
 

@@ -179,6 +179,14 @@ def test_dry_run_credentials_and_bad_options(tree, server, tmp_path, monkeypatch
     with pytest.raises(ImaxError, match="https://"):
         check_base_url("http://physionet.example.org/files/")
     assert check_base_url("https://physionet.org/files") == "https://physionet.org/files/"
+    from imax_hub.download import read_sums
+
+    (tmp_path / "sums.txt").write_text("a" * 64 + " files/ok.jpg\n" + "b" * 64 + " ../../.bashrc\n")
+    with pytest.raises(ImaxError, match="line 2: path '../../.bashrc' leaves the project folder"):
+        read_sums(tmp_path / "sums.txt")
+    (tmp_path / "sums.txt").write_text("not-a-hash files/ok.jpg\n")
+    with pytest.raises(ImaxError, match="line 1: expected '<sha256> <path>'"):
+        read_sums(tmp_path / "sums.txt")
     with pytest.raises(ImaxError, match="--only takes"):
         download(_opts(root, server, only=("pictures",)), _creds())
     monkeypatch.setenv("PHYSIONET_PASSWORD", "from-env")
