@@ -181,6 +181,8 @@ def run_train(opts: TrainOptions, log=lambda msg: None) -> dict:
         raise ImaxError(f"--dtype must be auto, bfloat16, float16 or float32, not {opts.dtype!r}")
     if opts.max_steps == 0 or opts.epochs <= 0:
         raise ImaxError("nothing to train: --max-steps 0 or --epochs <= 0")
+    if opts.resume and opts.overwrite:
+        raise ImaxError("--resume continues a run, --overwrite starts over: pass one of them")
     init = None
     if opts.adapter is not None:
         init = {"name": Path(opts.adapter).resolve().name, "sha256": adapter_fingerprint(opts.adapter)}

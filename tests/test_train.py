@@ -139,6 +139,8 @@ def test_train_bad_arguments_are_clear_errors(base, tmp_path):
         run_train(TrainOptions(**opts, lora_targets=r".*\.qkv_fused"))
     with pytest.raises(ImaxError, match="bad regular expression"):
         run_train(TrainOptions(**opts, lora_targets="(unclosed"))
+    with pytest.raises(ImaxError, match="pass one of them"):
+        run_train(TrainOptions(**opts, resume=True, overwrite=True))
     with pytest.raises(ImaxError, match="nothing to train"):
         run_train(TrainOptions(**opts | {"max_steps": 0}))
     assert not (tmp_path / "run" / "adapter_config.json").exists()
