@@ -19,8 +19,8 @@ from imax_hub.files import is_local_path, write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # messages stay one line when piped (grep-able)
+out = Console(soft_wrap=True)
 
 
 def _progress() -> Progress:
