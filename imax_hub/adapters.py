@@ -40,8 +40,13 @@ def with_adapter(model, path: str | Path, *, trainable: bool = False, merge: boo
         from peft import PeftModel
     except ImportError:
         raise ImaxError("--adapter needs peft: pip install peft") from None
+    from safetensors import SafetensorError
+
     try:
         net = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
+    except (SafetensorError, OSError) as exc:  # truncated or unreadable weights
+        raise ImaxError(f"--adapter {folder}: cannot read its weights ({str(exc).splitlines()[0]}); "
+                        "retrain it or copy it again") from None
     except (ValueError, KeyError, RuntimeError) as exc:
         raise ImaxError(f"--adapter {folder}: does not fit this model ({str(exc).splitlines()[0]})") from None
     return net.merge_and_unload() if merge else net

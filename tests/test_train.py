@@ -151,6 +151,15 @@ def test_train_bad_arguments_are_clear_errors(base, tmp_path):
     (tmp_path / "a" / "adapter_model.safetensors").write_bytes(b"")
     with pytest.raises(ImaxError, match="'oracle' is a baseline"):
         make_model(EvalOptions(model="oracle", dataset=str(folder), adapter=str(tmp_path / "a")))
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    get_peft_model(AutoModelForImageTextToText.from_pretrained(model), LoraConfig(r=2, target_modules=["q_proj"])) \
+        .save_pretrained(tmp_path / "cut")
+    weights = tmp_path / "cut" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:300])  # a truncated copy
+    with pytest.raises(ImaxError, match="cut: cannot read its weights"):
+        run_train(TrainOptions(**opts, adapter=str(tmp_path / "cut")))
     with pytest.raises(ImaxError, match="--adapter works with the transformers backend"):
         make_model(EvalOptions(model=str(model), dataset=str(folder), adapter=str(tmp_path / "a"), backend="vllm"))
 
