@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from imax_hub.errors import ImaxError
@@ -24,13 +23,10 @@ def check_adapter(path: str | Path) -> Path:
 
 def adapter_fingerprint(path: str | Path) -> str:
     """sha256 (16 hex) of the adapter's weights: results and caches of different adapters never mix."""
+    from imax_hub.files import sha256_file
+
     folder = check_adapter(path)
-    weights = next(folder / name for name in WEIGHT_FILES if (folder / name).is_file())
-    digest = hashlib.sha256()
-    with open(weights, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256_file(next(folder / name for name in WEIGHT_FILES if (folder / name).is_file()))[:16]
 
 
 def with_adapter(model, path: str | Path, *, trainable: bool = False, merge: bool = False):

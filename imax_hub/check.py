@@ -116,17 +116,12 @@ READERS: dict[str, Callable] = {
 
 def verify_checksums(folder: Path, tick=None) -> tuple[int, list[str], int]:
     """(verified, failures, absent) for the files listed in ``folder/SHA256SUMS.txt``."""
+    from imax_hub.download import read_sums
+
     sums = folder / "SHA256SUMS.txt"
     if not sums.exists():
         raise SourceError(sums, "file not found; it is needed to verify checksums")
-    entries = []
-    for n, line in enumerate(sums.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise SourceError(sums, f"expected '<sha256> <path>', found {line!r}", line=n)
-        entries.append((parts[0].lower(), parts[1].lstrip("*").strip()))
+    entries = read_sums(sums)
     present = [(h, rel) for h, rel in entries if (folder / rel).is_file()]
     total = sum((folder / rel).stat().st_size for _, rel in present)
     done = 0

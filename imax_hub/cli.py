@@ -37,7 +37,7 @@ class _Ticker:
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if phase not in self.tasks:
-            self.tasks[phase] = self.progress.add_task(phase, total=total or None)
+            self.tasks[phase] = self.progress.add_task(phase, total=total or None, transfer="")
         self.progress.update(self.tasks[phase], completed=done, total=total or None)
 
 
@@ -664,23 +664,21 @@ def download(
                   f"{target_images} (the same selection options)", highlight=False)
 
 
-class _TransferMeter:
-    """Files done and ETA per phase, with the bytes received and the rate beside them."""
+class _TransferMeter(_Ticker):
+    """Files done and ETA per phase (as ``_Ticker``), with the bytes received and the rate beside them."""
 
     def __init__(self, progress: Progress):
         import threading
         import time
 
-        self.progress, self.time, self.lock = progress, time.monotonic, threading.Lock()
-        self.tasks: dict[str, int] = {}
+        super().__init__(progress)
+        self.time, self.lock = time.monotonic, threading.Lock()
         self.current: int | None = None
         self.received, self.start = 0, time.monotonic()
 
     def tick(self, phase: str, done: int, total: int) -> None:
-        if phase not in self.tasks:
-            self.tasks[phase] = self.progress.add_task(phase, total=total or None, transfer="")
+        self(phase, done, total)
         self.current = self.tasks[phase]
-        self.progress.update(self.current, completed=done, total=total or None)
 
     def on_bytes(self, n: int) -> None:
         with self.lock:

@@ -16,7 +16,6 @@ never written or logged.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import ipaddress
 import os
 import threading
@@ -28,6 +27,7 @@ from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from imax_hub.errors import ImaxError
+from imax_hub.files import sha256_file
 from imax_hub.sources import layout
 
 DEFAULT_BASE_URL = "https://physionet.org/files/"
@@ -122,26 +122,20 @@ def check_base_url(url: str) -> str:
 
 def read_sums(path: Path) -> list[tuple[str, str]]:
     """(sha256, path) entries of a SHA256SUMS.txt, with a clear error naming the line."""
+    from imax_hub.errors import SourceError
+
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or len(parts[0]) != 64:
-            raise ImaxError(f"{path}, line {n}: expected '<sha256> <path>', found {line[:80]!r}")
+            raise SourceError(path, f"expected '<sha256> <path>', found {line[:80]!r}", line=n)
         rel = parts[1].lstrip("*").strip()
         if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:  # a list may never write outside its project
-            raise ImaxError(f"{path}, line {n}: path {rel!r} leaves the project folder")
+            raise SourceError(path, f"path {rel!r} leaves the project folder", line=n)
         out.append((parts[0].lower(), rel))
     return out
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Ledger:
@@ -253,16 +247,17 @@ class Fetcher:
         dest = self.folder(job.project) / job.rel
         ledger = self.ledger(job.project)
         if dest.is_file():
-            if ledger.verified(job.rel, job.sha256, dest) or sha256_of(dest) == job.sha256:
-                if not ledger.verified(job.rel, job.sha256, dest):
-                    ledger.add(job.rel, job.sha256, dest)
+            if ledger.verified(job.rel, job.sha256, dest):
+                return "skipped", dest.stat().st_size
+            if sha256_file(dest) == job.sha256:  # here but not in the ledger (an earlier wget, a copy)
+                ledger.add(job.rel, job.sha256, dest)
                 return "skipped", dest.stat().st_size
             dest.unlink()  # a final name never holds a file that fails its checksum
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
         for trial in (1, 2):  # a checksum mismatch is retried once from scratch
             self._get(job.project, job.rel, partial)
-            got = sha256_of(partial)
+            got = sha256_file(partial)
             if got == job.sha256:
                 partial.replace(dest)
                 ledger.add(job.rel, job.sha256, dest)

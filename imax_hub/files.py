@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 
@@ -17,3 +18,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 def is_local_path(name: str) -> bool:
     """Whether a model name is a local folder (or path) rather than a Hub id: local paths stay on this machine."""
     return name.startswith(("/", "~", ".")) or name.count("/") > 1 or Path(name).expanduser().exists()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in 4 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

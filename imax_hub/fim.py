@@ -175,18 +175,12 @@ def train_rows(folder: Path, config: str) -> tuple[list[dict], str]:
     """(id, messages, answer, image) of the train split of a build's config; and the build fingerprint."""
     import pyarrow.parquet as pq
 
-    from imax_hub.build.folder import config_layout
-    from imax_hub.metrics.runs import read_manifest
+    from imax_hub.build.folder import train_shards
 
-    manifest = read_manifest(folder)
-    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
-    if config not in configs or "train" not in configs[config]["splits"]:
-        have = ", ".join(n for n, c in configs.items() if "train" in c["splits"])
-        raise ImaxError(f"{folder} has no train split for config {config!r} (configs with one: {have})")
+    manifest, paths = train_shards(folder, config)
     rows = []
-    for pattern in configs[config]["splits"]["train"]["paths"]:
-        for path in sorted(Path(folder).glob(pattern + ".parquet")):
-            rows += pq.read_table(path, columns=["id", "messages", "answer", "image"]).to_pylist()
+    for path in paths:
+        rows += pq.read_table(path, columns=["id", "messages", "answer", "image"]).to_pylist()
     rows.sort(key=lambda r: r["id"])
     return rows, manifest["fingerprint"]
 

@@ -163,14 +163,9 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     from imax_hub.tasks import ANATOMY, MODALITY, TASK_FAMILY
     from imax_hub.tasks.templates import load_template, pick_variant
 
-    manifest = read_manifest(folder)
+    manifest, paths = folder_mod.train_shards(folder, config)
     seed = manifest["options"]["seed"]
-    configs = {c["name"]: c for c in folder_mod.config_layout(manifest["shards"])}
-    if config not in configs or "train" not in configs[config]["splits"]:
-        raise ImaxError(f"{folder} has no train split for config {config!r}; pseudo-labelling starts from DMAX")
-    real = pa.concat_tables([pq.read_table(p) for pattern in configs[config]["splits"]["train"]["paths"]
-                             for p in sorted(Path(folder).glob(pattern + ".parquet"))])
-    real = real.sort_by("id")
+    real = pa.concat_tables([pq.read_table(p) for p in paths]).sort_by("id")
     by_image: dict[str, dict] = {}
     for i, (d, t) in enumerate(zip(real.column("dicom_id").to_pylist(), real.column("task").to_pylist())):
         entry = by_image.setdefault(d, {"tasks": set(), "row": i})

@@ -107,14 +107,9 @@ def training_rows(folder: Path, config: str, max_samples: int | None, seed: int,
     """The config's train split as ``datasets`` loads it (images left encoded), and the build fingerprint."""
     from datasets import Image, load_dataset
 
-    from imax_hub.build.folder import config_layout
-    from imax_hub.metrics.runs import read_manifest
+    from imax_hub.build.folder import train_shards
 
-    manifest = read_manifest(folder)
-    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
-    if config not in configs or "train" not in configs[config]["splits"]:
-        have = ", ".join(n for n, c in configs.items() if "train" in c["splits"])
-        raise ImaxError(f"{folder} has no train split for config {config!r} (configs with one: {have})")
+    manifest, _ = train_shards(folder, config)  # a clear error before datasets' own
     ds = load_dataset(str(folder), config, split="train", cache_dir=cache_dir)
     ds = ds.select_columns(["id", "messages", "image"]).cast_column("image", Image(decode=False))
     if max_samples is not None and max_samples < len(ds):

@@ -61,3 +61,17 @@ def tree_copy(tiny_tree, tmp_path) -> Path:
     dst = tmp_path / "physionet"
     shutil.copytree(tiny_tree, dst)
     return dst
+
+
+@pytest.fixture
+def imax_cli():
+    """``imax ARGS…`` in this process (its real CLI); a non-zero exit fails the test."""
+    from imax_hub.cli import main
+
+    def run(args) -> None:
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert not exc.code, f"imax {args[0]} exited with {exc.code}"
+
+    return run

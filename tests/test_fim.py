@@ -83,13 +83,6 @@ def test_logistic_regression_fim_matches_its_closed_form():
     assert np.allclose(np.linalg.eigvalsh(gb.T @ gb / big), np.linalg.eigvalsh(fisher), rtol=0.06)
 
 
-def _run(main, args) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert not exc.code, f"imax {args[0]} exited with {exc.code}"
-
-
 @pytest.fixture(scope="module")
 def small_build(tmp_path_factory):
     base = tmp_path_factory.mktemp("fim")
@@ -127,11 +120,9 @@ def test_tiny_vlm_gradient_is_the_derivative_of_log_p(small_build):
         assert grad[k] == pytest.approx((up - down) / (2 * eps), rel=2e-3, abs=1e-7), name
 
 
-def test_imax_fim_and_fim_plot_on_the_tiny_vlm_with_a_lora_adapter(small_build, tmp_path):
+def test_imax_fim_and_fim_plot_on_the_tiny_vlm_with_a_lora_adapter(small_build, tmp_path, imax_cli):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
-
-    from imax_hub.cli import main
 
     folder, model = small_build
     lora = get_peft_model(AutoModelForImageTextToText.from_pretrained(model),
@@ -142,7 +133,7 @@ def test_imax_fim_and_fim_plot_on_the_tiny_vlm_with_a_lora_adapter(small_build, 
         out = tmp_path / f"fim-{config}-{'lora' if adapter else 'full'}"
         args = ["fim", "--model", model, "--dataset", folder, "--config", config, "--samples", 24, "--n", 8,
                 "--out", out, "--label", "late" if adapter else "early"]
-        _run(main, args + (["--adapter", adapter] if adapter else []))
+        imax_cli(args + (["--adapter", adapter] if adapter else []))
         runs.append(out)
     full = json.loads((runs[0] / "fim.json").read_text())
     assert full["groups"] == 3 and full["samples"] == 24 and len(full["per_group"]) == 3
@@ -158,7 +149,7 @@ def test_imax_fim_and_fim_plot_on_the_tiny_vlm_with_a_lora_adapter(small_build, 
     # one scalar per LoRA matrix: (q, v) x (A, B) x 2 layers, in the language model and the vision tower
     assert adapted["params"]["count"] == sum("lora_" in n for n, _ in lora.named_parameters()) == 16
     assert "rows_hash" in full["dataset"] and not any(r in (runs[0] / "fim.json").read_text() for r in ("p1", "s5"))
-    _run(main, ["fim-plot", *runs, "--out", tmp_path / "fig.png"])
+    imax_cli(["fim-plot", *runs, "--out", tmp_path / "fig.png"])
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ImaxError, match="--params must be"):
         select_parameters(lora.named_parameters(), "every-other")

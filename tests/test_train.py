@@ -19,15 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_vlm import make_tiny_vlm  # noqa: E402
 
 
-def _run(args) -> None:
-    from imax_hub.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert not exc.code, f"imax {args[0]} exited with {exc.code}"
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
@@ -86,12 +77,12 @@ def test_rows_reach_trl_as_the_eval_prompt_with_loss_on_the_answer_only(base):
         assert processor.tokenizer.decode(trained) == answer + "|"  # the answer and the template's end of turn
 
 
-def test_imax_train_writes_an_adapter_and_its_recipe_and_protects_finished_runs(base, tmp_path):
+def test_imax_train_writes_an_adapter_and_its_recipe_and_protects_finished_runs(base, tmp_path, imax_cli):
     folder, model = base
     out = tmp_path / "run"
     args = ["train", "--model", model, "--dataset", folder, "--config", "dmax", "--out", out, "--max-steps", 2,
             "--batch-size", 2, "--lora-r", 4, "--save-steps", 1, "--seed", 3]
-    _run(args)
+    imax_cli(args)
     recipe = json.loads((out / "imax_train.json").read_text())
     assert recipe["format"] == "imax-train/1" and recipe["training"]["steps"] == 2
     assert recipe["dataset"]["config"] == "dmax"
@@ -164,12 +155,12 @@ def test_train_bad_arguments_are_clear_errors(base, tmp_path):
         make_model(EvalOptions(model=str(model), dataset=str(folder), adapter=str(tmp_path / "a"), backend="vllm"))
 
 
-def test_three_stages_end_to_end_then_compare_fim_and_merge(folder, base, tmp_path):
+def test_three_stages_end_to_end_then_compare_fim_and_merge(folder, base, tmp_path, imax_cli):
     """Stage 1 (DMAX) -> pseudo-label -> stage 2 (pseudo-IMAX) -> stage 3 (DMAX, same adapter) -> eval -> compare."""
     _, model = base
     common = ["--model", model, "--dataset", folder, "--batch-size", 2, "--lora-r", 4, "--seed", 1]
-    _run(["train", *common, "--config", "dmax", "--out", tmp_path / "stage1", "--max-steps", 2])
-    _run(["pseudo-label", "--model", model, "--adapter", tmp_path / "stage1", "--dataset", folder, "--config", "dmax",
+    imax_cli(["train", *common, "--config", "dmax", "--out", tmp_path / "stage1", "--max-steps", 2])
+    imax_cli(["pseudo-label", "--model", model, "--adapter", tmp_path / "stage1", "--dataset", folder, "--config", "dmax",
           "--out", tmp_path / "pseudo", "--batch-size", 8, "--model-args", "generation_size=12"])
     labels = json.loads((tmp_path / "pseudo" / "pseudo_label.json").read_text())
     assert labels["model"] == "tiny-vlm+stage1" and labels["asked"] > 0
@@ -177,8 +168,8 @@ def test_three_stages_end_to_end_then_compare_fim_and_merge(folder, base, tmp_pa
     pseudo = pq.read_table(next(folder.glob("data/pseudo_imax/train-*.parquet")), columns=["origin", "pseudo_model"])
     assert set(pseudo.column("origin").to_pylist()) <= {"real", "pseudo"}
     assert pseudo.column("origin").to_pylist().count("pseudo") == sum(labels["kept"].values())
-    _run(["train", *common, "--config", "pseudo_imax", "--out", tmp_path / "stage2", "--max-steps", 2])
-    _run(["train", *common, "--config", "pseudo_imax-stage3", "--adapter", tmp_path / "stage2", "--out",
+    imax_cli(["train", *common, "--config", "pseudo_imax", "--out", tmp_path / "stage2", "--max-steps", 2])
+    imax_cli(["train", *common, "--config", "pseudo_imax-stage3", "--adapter", tmp_path / "stage2", "--out",
           tmp_path / "stage3", "--max-steps", 2, "--merge"])
     s2, s3 = (json.loads((tmp_path / s / "imax_train.json").read_text()) for s in ("stage2", "stage3"))
     from imax_hub.adapters import adapter_fingerprint
@@ -190,9 +181,9 @@ def test_three_stages_end_to_end_then_compare_fim_and_merge(folder, base, tmp_pa
 
     ev = ["--dataset", folder, "--tasks", "imax_calc_ctr,imax_cls_multiclass,imax_rec", "--max-samples", 3,
           "--model-args", "generation_size=8", "--output-dir", tmp_path / "results"]
-    _run(["eval", "--model", model, "--adapter", tmp_path / "stage1", *ev, "--cache-dir", tmp_path / "cache"])
-    _run(["eval", "--model", model, "--adapter", tmp_path / "stage3", *ev, "--cache-dir", tmp_path / "cache"])
-    _run(["eval", "--model", tmp_path / "stage3" / "merged", *ev, "--cache-dir", tmp_path / "cache-merged"])
+    imax_cli(["eval", "--model", model, "--adapter", tmp_path / "stage1", *ev, "--cache-dir", tmp_path / "cache"])
+    imax_cli(["eval", "--model", model, "--adapter", tmp_path / "stage3", *ev, "--cache-dir", tmp_path / "cache"])
+    imax_cli(["eval", "--model", tmp_path / "stage3" / "merged", *ev, "--cache-dir", tmp_path / "cache-merged"])
     results = tmp_path / "results"
     one, three = (json.loads(next(results.glob(f"imax_*tiny-vlm__{s}.json")).read_text()) for s in ("stage1", "stage3"))
     assert three["model"]["adapter"] == {"name": "stage3", "sha256": adapter_fingerprint(tmp_path / "stage3")}
@@ -203,11 +194,11 @@ def test_three_stages_end_to_end_then_compare_fim_and_merge(folder, base, tmp_pa
     preds = {s: (results / f"predictions_{p.stem.removeprefix('imax_')}.jsonl").read_text()
              for s, p in (("stage3", next(results.glob("imax_*stage3.json"))), ("merged", next(results.glob("imax_*merged.json"))))}
     assert preds["stage3"] == preds["merged"]  # adapter merged on load == merged model written by --merge
-    _run(["compare", next(results.glob("imax_*stage1.json")), next(results.glob("imax_*stage3.json")),
+    imax_cli(["compare", next(results.glob("imax_*stage1.json")), next(results.glob("imax_*stage3.json")),
           "--bootstrap", 50, "--out", tmp_path / "comparison"])
     comparison = json.loads((tmp_path / "comparison" / "comparison.json").read_text())
     assert [r["name"] for r in comparison["runs"]][-1].endswith("tiny-vlm+stage3")
-    _run(["fim", "--model", model, "--adapter", tmp_path / "stage3", "--dataset", folder, "--config", "pseudo_imax",
+    imax_cli(["fim", "--model", model, "--adapter", tmp_path / "stage3", "--dataset", folder, "--config", "pseudo_imax",
           "--samples", 8, "--n", 4, "--params", "all-lora", "--out", tmp_path / "fim"])
     doc = json.loads((tmp_path / "fim" / "fim.json").read_text())
     assert doc["label"] == "stage3" and doc["model"]["adapter_sha256"] == adapter_fingerprint(tmp_path / "stage3")

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imax_hub.build.rows import ROW_SCHEMA
+from imax_hub.errors import ImaxError
+from imax_hub.files import sha256_file  # noqa: F401  (build and relocate call it from here)
 from imax_hub.sources.layout import TASKS
 
 EVAL_PREFIX = "eval-"
@@ -74,14 +76,6 @@ def features(decode_image: bool = True, image: bool = True, pseudo: bool = False
     return feats
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedded: bool,
                 pseudo: bool = False) -> list[dict]:
     """Write one split as ``data/<data_dir>/<split>-NNNNN-of-NNNNN.parquet``; return the shard records."""
@@ -103,6 +97,19 @@ def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedd
                         "arrow_bytes": part.nbytes, "bytes": (folder / rel).stat().st_size,
                         "sha256": sha256_file(folder / rel)})
     return records
+
+
+def train_shards(folder: Path, config: str) -> tuple[dict, list[Path]]:
+    """(manifest, train shard files) of a build's config, or a clear error naming the configs that have a train split."""
+    from imax_hub.metrics.runs import read_manifest
+
+    manifest = read_manifest(folder)
+    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
+    if config not in configs or "train" not in configs[config]["splits"]:
+        have = ", ".join(n for n, c in configs.items() if "train" in c["splits"])
+        raise ImaxError(f"{folder} has no train split for config {config!r} (configs with one: {have})")
+    return manifest, [p for pattern in configs[config]["splits"]["train"]["paths"]
+                      for p in sorted(Path(folder).glob(pattern + ".parquet"))]
 
 
 def config_layout(shards: list[dict]) -> list[dict]:
