@@ -9,26 +9,57 @@ from pathlib import Path
 
 from imax_hub.errors import ImaxError, SourceError
 from imax_hub.sources import layout
+from imax_hub.sources._csv import find_file
 from imax_hub.sources.cardiomegaly import read_cardiomegaly
 from imax_hub.sources.chexmask import ChexmaskStats, iter_chexmask
 from imax_hub.sources.cxr_lt import read_cxr_lt
-from imax_hub.sources.mimic_cxr_jpg import read_labels, read_metadata, read_split, read_test_set_labels
+from imax_hub.sources.mimic_cxr_jpg import (
+    CHEXPERT_FILE, METADATA_FILE, NEGBIO_FILE, SPLIT_FILE, TEST_LABELS_FILE, read_labels, read_metadata, read_split, read_test_set_labels,
+)
 from imax_hub.sources.mimic_cxr_vqa import read_vqa
 from imax_hub.sources.pe_severity import read_pe_severity
+from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS, FileLog, recording
 from imax_hub.sources.reports import read_reports
 
 
 @dataclass
 class SourceStatus:
     project: layout.Project
-    folder: Path | None
+    found: layout.Found | None
     rows: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    files: list[FileLog] = field(default_factory=list)  # what reading each of its files saw
+
+    @property
+    def folder(self) -> Path | None:
+        return self.found.folder if self.found else None
 
     @property
     def ok(self) -> bool:
         return self.folder is not None and self.error is None
+
+    @property
+    def forms(self) -> str:
+        """How the files came: e.g. ``csv.gz`` or ``zip``, several joined with ``+``."""
+        return "+".join(sorted({f.form for f in self.files if f.form}))
+
+    def file_notes(self) -> list[str]:
+        """Extra columns ignored, index columns dropped, rows set aside (by reason, with their first lines)."""
+        out = []
+        for f in self.files:
+            name = f.path.name
+            if f.extra_columns:
+                out.append(f"{name}: extra column(s) ignored: {', '.join(f.extra_columns)}")
+            if f.index_column:
+                out.append(f"{name}: a leading unnamed index column was dropped")
+            if f.set_aside:
+                reasons = "; ".join(f"{reason}: {k:,}" for reason, k in sorted((f.malformed + f.handled).items()))
+                lines = ", ".join(str(e.line) for e in f.lines() if e.line)
+                out.append(f"{name}: {f.set_aside:,} of {f.rows:,} rows set aside ({reasons})"
+                           + (f"; first at line {lines}" if lines else ""))
+            out += [f"{name}: {n}" for n in f.notes]
+        return out
 
 
 @dataclass
@@ -57,10 +88,17 @@ def count_files(folder: Path) -> int:
 def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = False):
     meta = read_metadata(root)
     status.rows["images (metadata)"] = meta.num_rows
-    status.rows["split"] = read_split(root).num_rows
-    status.rows["chexpert"] = read_labels(root, "chexpert").num_rows
-    status.rows["negbio"] = read_labels(root, "negbio").num_rows
-    status.rows["test-set labels"] = read_test_set_labels(root).num_rows
+    # files no task reads: their rows are shown when they are readable, never fatal
+    optional = (("split", SPLIT_FILE, read_split), ("chexpert", CHEXPERT_FILE, lambda r: read_labels(r, "chexpert")),
+                ("negbio", NEGBIO_FILE, lambda r: read_labels(r, "negbio")),
+                ("test-set labels", TEST_LABELS_FILE, read_test_set_labels))
+    for name, filename, reader in optional:
+        try:
+            status.rows[name] = reader(root).num_rows
+        except ImaxError as exc:
+            absent = "file not found" in str(exc)
+            status.notes.append(f"{filename} {'absent' if absent else 'unreadable'} (no task uses it)"
+                                + ("" if absent else f": {exc}"))
     base = status.folder
     paths = meta.column("image_path").to_pylist()
     missing = []
@@ -82,7 +120,7 @@ def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = Fa
                                 "`imax download` (imax build checks the images it selects)")
             return meta
         if not allow_missing_images:
-            raise SourceError(base / "mimic-cxr-2.0.0-metadata.csv.gz", message, line=first + 2,
+            raise SourceError(find_file(base, METADATA_FILE), message, line=first + 2,
                               hint="download the missing JPGs, or pass --allow-missing-images for a partial tree")
         status.notes.append(message)
     return meta
@@ -100,6 +138,9 @@ def _chexmask(root: Path, status: SourceStatus, tick, meta=None) -> None:
         tick("chexmask", stats.rows, 0)
     status.rows["masks"] = stats.rows
     status.notes.append(f"{stats.below_threshold} with Dice RCA (Mean) <= 0.7 (flagged)")
+    if stats.swapped:
+        status.notes.append(f"{stats.swapped:,} rows have Height/Width = the JPG's Columns/Rows (swapped): read in "
+                            "their written frame (see docs on CheXmask)")
     if stats.unknown_images:
         status.notes.append(f"{stats.unknown_images} rows name images absent from the metadata (ignored)")
 
@@ -139,7 +180,8 @@ def verify_checksums(folder: Path, tick=None) -> tuple[int, list[str], int]:
     return len(present) - len(failures), failures, len(entries) - len(present)
 
 
-def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: bool = False, tick=None) -> CheckReport:
+def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: bool = False, tick=None,
+              max_bad_rows: float = DEFAULT_MAX_BAD_ROWS) -> CheckReport:
     """Inspect every source under ``root``; errors are recorded per source, never raised."""
     root = Path(root)
     if not root.is_dir():
@@ -147,27 +189,32 @@ def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: b
     tick = tick or (lambda *a: None)
     report = CheckReport(root, [])
     meta = None
-    for project in layout.PROJECTS:
-        status = SourceStatus(project, project.locate(root))
-        report.sources.append(status)
-        if status.folder is None:
-            continue
-        try:
-            if project is layout.MIMIC_CXR_JPG:
-                meta = _jpg(root, status, tick, allow_missing_images)
-            elif project is layout.CHEXMASK:
-                _chexmask(root, status, tick, meta)
-            else:
-                READERS[project.key](root, status, tick)
-        except ImaxError as exc:
-            status.error = str(exc)
-        if verify:
+    with recording(max_bad_rows) as log:
+        for project in layout.PROJECTS:
+            status = SourceStatus(project, project.find(root))
+            report.sources.append(status)
+            if status.found is None:
+                continue
+            note = project.version_note(status.found)
+            if note:
+                status.notes.append(note)
             try:
-                ok, failures, absent = verify_checksums(_project_root(project, status.folder), tick)
-                status.notes.append(f"checksums: {ok} verified, {len(failures)} wrong, {absent} listed but not downloaded")
-                report.checksum_failures += failures
+                if project is layout.MIMIC_CXR_JPG:
+                    meta = _jpg(root, status, tick, allow_missing_images)
+                elif project is layout.CHEXMASK:
+                    _chexmask(root, status, tick, meta)
+                else:
+                    READERS[project.key](root, status, tick)
             except ImaxError as exc:
-                status.error = status.error or str(exc)
+                status.error = str(exc)
+            status.files = [f for path, f in log.files.items() if path.is_relative_to(status.folder)]
+            if verify:
+                try:
+                    ok, failures, absent = verify_checksums(_project_root(project, status.folder), tick)
+                    status.notes.append(f"checksums: {ok} verified, {len(failures)} wrong, {absent} listed but not downloaded")
+                    report.checksum_failures += failures
+                except ImaxError as exc:
+                    status.error = status.error or str(exc)
     return report
 
 

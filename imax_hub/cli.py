@@ -16,6 +16,10 @@ from rich.table import Table
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
 from imax_hub.files import is_local_path, write_atomic
+from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS
+
+_MAX_BAD_ROWS_HELP = ("Share of a source file's rows that may be set aside as unusable (0.01 = 1%) before the "
+                      "file is an error.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
@@ -64,15 +68,26 @@ def synth(
     no_images: Annotated[bool, typer.Option("--no-images", help="Write metadata only (any scale).")] = False,
     image_size: Annotated[int, typer.Option(help="Long side of the phantom JPGs in pixels.", min=64, max=4096)] = 320,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
+    variant: Annotated[Optional[list[str]], typer.Option(
+        "--variant", help="Write a source in a real-world form (repeatable; `--variant list` lists them).")] = None,
 ) -> None:
     """Write a synthetic PhysioNet tree for all seven sources (deterministic by seed)."""
     from imax_hub.synth import synthesize
+    from imax_hub.synth.variants import VARIANTS, apply_variants
 
+    if variant and "list" in variant:
+        for v in VARIANTS.values():
+            out.print(f"{v.name}: {v.project.title}: {v.what} ({v.evidence})", highlight=False, markup=False)
+        return
+    unknown = [v for v in variant or [] if v not in VARIANTS]
+    if unknown:
+        raise ImaxError(f"unknown --variant {', '.join(unknown)}; `imax synth X --variant list` lists them")
     if root.exists() and any(root.iterdir()) and not force:
         raise ImaxError(f"{root} is not empty; choose a new folder or pass --force")
     with _progress() as progress:
         cohort = synthesize(root, patients=patients, seed=seed, images=not no_images, image_size=image_size,
                             progress=_Ticker(progress))
+    apply_variants(root, variant or [])
     out.print(f"wrote a synthetic tree to {root}: {len(cohort.patients)} patients, {len(cohort.studies)} studies, "
               f"{len(cohort.images)} images{' (metadata only)' if no_images else ''}")
 
@@ -82,16 +97,17 @@ def check(
     root: Annotated[Path, typer.Argument(help="Folder holding your PhysioNet downloads (or a synthetic tree).")],
     verify_checksums: Annotated[bool, typer.Option("--verify-checksums", help="Verify files against SHA256SUMS.txt.")] = False,
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Accept a tree with only some JPGs.")] = False,
+    max_bad_rows: Annotated[float, typer.Option(help=_MAX_BAD_ROWS_HELP, min=0.0, max=0.999)] = DEFAULT_MAX_BAD_ROWS,
 ) -> None:
-    """Pre-flight: which sources are present and readable, and which tasks they enable."""
+    """Pre-flight: which sources are present and readable, in which form, and which tasks they enable."""
     from imax_hub.check import count_files, run_check
     from imax_hub.sources import layout
 
     with _progress() as progress:
         report = run_check(root, verify=verify_checksums, allow_missing_images=allow_missing_images,
-                           tick=_Ticker(progress))
+                           tick=_Ticker(progress), max_bad_rows=max_bad_rows)
     table = Table(title=f"PhysioNet sources under {root}")
-    for col in ("source", "status", "version", "files", "rows", "tasks"):
+    for col in ("source", "status", "version", "form", "files", "rows", "tasks"):
         table.add_column(col)
     problems, notes = [], []
     for s in report.sources:
@@ -107,9 +123,10 @@ def check(
             status = "[green]ok[/]"
             files = f"{s.rows.get('images on disk', 0):,} JPGs" if p is layout.MIMIC_CXR_JPG else str(count_files(s.folder))
             rows = "\n".join(f"{k}: {v:,}" for k, v in s.rows.items())
-        notes += [f"{p.title}: {n}" for n in s.notes]
+        notes += [f"{p.title}: {n}" for n in s.notes + s.file_notes()]
         tasks = "(images for all)" if p is layout.MIMIC_CXR_JPG else ", ".join(p.tasks)
-        table.add_row(p.title, status, p.version, files, rows, tasks)
+        version = "" if s.found is None else (s.found.version or p.version) + ("" if s.found.known else " (unknown)")
+        table.add_row(p.title, status, version, s.forms, files, rows, tasks)
     out.print(table)
     for n in notes:
         out.print(f"note: {n}", highlight=False, markup=False, soft_wrap=True)
@@ -142,6 +159,7 @@ def build(
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Build even if selected JPGs are absent.")] = False,
     evaluation_framework: Annotated[str, typer.Option(help="Harness id written into eval.yaml (must be registered "
                                                             "with the Hub for a leaderboard).")] = "imax-hub",
+    max_bad_rows: Annotated[float, typer.Option(help=_MAX_BAD_ROWS_HELP, min=0.0, max=0.999)] = DEFAULT_MAX_BAD_ROWS,
 ) -> None:
     """Build IMAX and DMAX from a PhysioNet tree into a dataset folder that `load_dataset` reads."""
     from imax_hub.build import BuildOptions
@@ -151,9 +169,17 @@ def build(
                         target_images=target_images, min_tasks=min_tasks, rca_threshold=rca_threshold,
                         structures_per_image=structures_per_image, embed_images=embed_images, image_size=image_size,
                         overwrite=overwrite, require=require, allow_missing_images=allow_missing_images,
-                        evaluation_framework=evaluation_framework)
+                        evaluation_framework=evaluation_framework, max_bad_rows=max_bad_rows)
     with _progress() as progress:
         result = run_build(opts, tick=_Ticker(progress))
+    for key, notes in result.read_log.notes.items():
+        for note in notes:
+            console.print(f"note: {key}: {note}", style="yellow", highlight=False, markup=False)
+    for path, f in result.read_log.files.items():
+        if f.set_aside:
+            reasons = "; ".join(f"{r}: {k:,}" for r, k in sorted((f.malformed + f.handled).items()))
+            console.print(f"note: {path.name}: {f.set_aside:,} of {f.rows:,} rows set aside ({reasons}); "
+                          f"`imax check {physionet_root}` lists them", style="yellow", highlight=False, markup=False)
     for t in result.tasks_missing:
         console.print(f"skipped task {t}: its source is missing (see `imax check {physionet_root}`)", style="yellow")
     for t, n in result.manifest["selection"]["dmax_shortfall"].items():

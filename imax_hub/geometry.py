@@ -9,7 +9,7 @@ foreground only; runs sorted and non-overlapping. Boxes are inclusive pixel boxe
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -65,48 +65,62 @@ class RunBoxes:
     boxes: np.ndarray  # (n, 4) int32 x1, y1, x2, y2; -1 where the mask is empty
     areas: np.ndarray  # (n,) int64 foreground pixels
     empty: np.ndarray  # (n,) bool
+    errors: dict[int, str] = field(default_factory=dict)  # mask index -> what is wrong (collect mode; empty there)
+
+
+def _first_per_mask(flags: np.ndarray, seg: np.ndarray, n: int) -> dict[int, int]:
+    """mask index -> index of its first flagged run."""
+    runs = np.flatnonzero(flags)
+    masks, first = np.unique(seg[runs], return_index=True)
+    return {int(m): int(runs[f]) for m, f in zip(masks, first)}
 
 
 def boxes_from_runs(
-    starts: np.ndarray, lengths: np.ndarray, run_counts: np.ndarray, heights: np.ndarray, widths: np.ndarray
+    starts: np.ndarray, lengths: np.ndarray, run_counts: np.ndarray, heights: np.ndarray, widths: np.ndarray,
+    *, errors: str = "raise", known_errors: dict[int, str] | None = None,
 ) -> RunBoxes:
     """Boxes of many masks from their concatenated runs, without materialising any mask.
 
     ``run_counts[i]`` runs belong to mask i, of size ``heights[i] x widths[i]``. A run may wrap from the
     end of one image row to the next; it then touches column 0 and column width-1.
-    Raises :class:`RLEError` naming the first mask whose runs leave the image, are not positive, or
-    overlap / are out of order.
+    A mask whose runs leave the image, are not positive, or overlap / are out of order is an error:
+    ``errors="raise"`` raises :class:`RLEError` naming the first such mask; ``errors="collect"`` lists them
+    in :attr:`RunBoxes.errors` and treats them as empty. Every check is made before any addition, so no
+    value can overflow int64 into a plausible-looking run.
     """
     n = len(run_counts)
     run_counts = np.asarray(run_counts, dtype=np.int64)
     seg = np.repeat(np.arange(n, dtype=np.int64), run_counts)
     w = np.asarray(widths, dtype=np.int64)[seg]
     h = np.asarray(heights, dtype=np.int64)[seg]
-    a = starts - 1
-    b = a + lengths - 1
+    pixels = h * w
+    found: dict[int, str] = dict(known_errors or {})
 
-    bad = (starts < 1) | (lengths < 1)
-    if bad.any():
-        i = int(seg[np.argmax(bad)])
-        raise RLEError(i, "RLE has a start below 1 or a length below 1")
-    out = b >= h * w
-    if out.any():
-        k = int(np.argmax(out))
-        raise RLEError(
-            int(seg[k]),
-            f"RLE run starting at {int(starts[k])} with length {int(lengths[k])} leaves the "
-            f"{int(h[k])}x{int(w[k])} image (last pixel {int(h[k] * w[k])})",
-        )
+    below = (starts < 1) | (lengths < 1)
+    for m, k in _first_per_mask(below, seg, n).items():
+        found.setdefault(m, "RLE has a start below 1 or a length below 1")
+    # start > pixels or length > pixels first: start + length could otherwise wrap around int64
+    leaves = ~below & ((starts > pixels) | (lengths > pixels) | (starts - 1 > pixels - lengths))
+    for m, k in _first_per_mask(leaves, seg, n).items():
+        found.setdefault(m, f"RLE run starting at {int(starts[k])} with length {int(lengths[k])} leaves the "
+                            f"{int(h[k])}x{int(w[k])} image (last pixel {int(pixels[k])})")
+    a = np.where(below | leaves, 0, starts - 1)
+    b = np.where(below | leaves, 0, a + lengths - 1)
     if len(a) > 1:
         same = seg[1:] == seg[:-1]
-        overlap = same & (a[1:] <= b[:-1])
-        if overlap.any():
-            k = int(np.argmax(overlap)) + 1
-            raise RLEError(
-                int(seg[k]),
-                f"RLE runs overlap or are out of order (run at {int(starts[k])} begins before the previous run "
-                f"ends at {int(b[k - 1]) + 1})",
-            )
+        overlap = np.concatenate([[False], same & (a[1:] <= b[:-1])])
+        for m, k in _first_per_mask(overlap, seg, n).items():
+            found.setdefault(m, f"RLE runs overlap or are out of order (run at {int(starts[k])} begins before the "
+                                f"previous run ends at {int(b[k - 1]) + 1})")
+    if found and errors == "raise":
+        first = min(found)
+        raise RLEError(first, found[first])
+    if found:  # drop the bad masks' runs; they count as empty
+        bad_mask = np.zeros(n, dtype=bool)
+        bad_mask[list(found)] = True
+        keep = ~bad_mask[seg]
+        run_counts = np.where(bad_mask, 0, run_counts)
+        a, b, lengths, w = a[keep], b[keep], lengths[keep], w[keep]
 
     # float division is exact here (indices < 2**53) and much faster than int64 divmod
     wf = w.astype(np.float64)
@@ -129,20 +143,29 @@ def boxes_from_runs(
         last = first + run_counts[nonempty] - 1
         boxes[nonempty, 3] = rb[last]
         areas[nonempty] = np.add.reduceat(lengths, first)
-    return RunBoxes(boxes=boxes, areas=areas, empty=~nonempty)
+    return RunBoxes(boxes=boxes, areas=areas, empty=~nonempty, errors=dict(sorted(found.items())))
 
 
-def split_rle_column(rles: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_rle_column(rles: pa.Array | pa.ChunkedArray, *, errors: str = "raise"
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Starts, lengths and run counts of a column of RLE strings (nulls = empty masks).
 
-    Raises :class:`RLEError` for the first string that is not pairs of integers.
+    ``errors="raise"``: raises :class:`RLEError` for the first string that is not pairs of integers.
+    ``errors="collect"``: such strings count as empty and a fourth value maps their index to the reason.
     """
     if isinstance(rles, pa.ChunkedArray):
         rles = rles.combine_chunks()
     fast = _split_fast(rles)
-    if fast is not None:
-        return fast
-    return _split_strict(rles)
+    if fast is None:
+        starts, lengths, counts, found = _split_strict(rles)
+    else:
+        (starts, lengths, counts), found = fast, {}
+    if errors == "raise":
+        if found:
+            first = min(found)
+            raise RLEError(first, found[first])
+        return starts, lengths, counts
+    return starts, lengths, counts, found
 
 
 def _split_fast(rles: pa.Array):
@@ -170,39 +193,43 @@ def _split_fast(rles: pa.Array):
     return values[0::2], values[1::2], counts // 2
 
 
-def _split_strict(rles: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_DIGITS = r"^\d{1,18}( \d{1,18})*$"  # at most 18 digits: every value fits int64
+
+
+def _split_strict(rles: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, str]]:
     filled = pc.fill_null(rles, "")
     trimmed = pc.utf8_trim_whitespace(filled)
-    lists = pc.split_pattern(trimmed, " ")
-    counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     empty = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
-    counts[empty] = 0
-    flat_str = pc.list_flatten(lists)
-    keep = pc.not_equal(flat_str, "")  # drops the single "" that an empty string splits into
-    try:
-        values = pc.cast(pc.filter(flat_str, keep), pa.int64()).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pattern = r"^\d+( \d+)*$"
-        ok = pc.or_(pc.match_substring_regex(trimmed, pattern), pc.equal(trimmed, ""))
-        i = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0]) if not pc.all(ok).as_py() else 0
-        raise RLEError(i, "RLE is not a list of space-separated non-negative integers") from None
-    if values.size != counts.sum():  # a run of several spaces left empty tokens inside a string
-        pattern = r"^\d+( \d+)*$"
-        ok = pc.or_(pc.match_substring_regex(trimmed, pattern), pc.equal(trimmed, ""))
-        i = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])
-        raise RLEError(i, "RLE has repeated separators; expected single spaces between integers")
+    found: dict[int, str] = {}
+    syntax = pc.match_substring_regex(trimmed, _DIGITS).to_numpy(zero_copy_only=False) | empty
+    repeated = pc.match_substring_regex(trimmed, r"^[\d ]+$").to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~syntax):
+        found[int(i)] = ("RLE has repeated separators; expected single spaces between integers"
+                         if repeated[i] and not pc.match_substring_regex(trimmed[int(i)], r"\d{19}").as_py()
+                         else "RLE is not a list of space-separated non-negative integers")
+    clean = pc.if_else(pa.array(syntax), trimmed, "")
+    lists = pc.split_pattern(clean, " ")
+    counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    counts[~syntax | empty] = 0
     odd = np.flatnonzero(counts % 2)
+    for i in odd:
+        found[int(i)] = f"RLE has an odd number of integers ({int(counts[i])}); expected start/length pairs"
     if odd.size:
-        i = int(odd[0])
-        raise RLEError(i, f"RLE has an odd number of integers ({int(counts[i])}); expected start/length pairs")
-    return values[0::2], values[1::2], counts // 2
+        counts[odd] = 0
+        clean = pc.if_else(pa.array(counts > 0), clean, "")
+        lists = pc.split_pattern(clean, " ")
+    flat_str = pc.list_flatten(lists)
+    values = pc.cast(pc.filter(flat_str, pc.not_equal(flat_str, "")), pa.int64()).to_numpy()
+    return values[0::2], values[1::2], counts // 2, found
 
 
-def boxes_from_rle_column(rles, heights, widths) -> RunBoxes:
+def boxes_from_rle_column(rles, heights, widths, *, errors: str = "raise") -> RunBoxes:
     """Boxes of a column of RLE strings (nulls = empty masks) of masks with the given sizes.
 
     One compiled pass over the text (:mod:`imax_hub._rle_native`); a column it does not recognise as
-    canonical goes through the strict NumPy path, which gives the same boxes or raises :class:`RLEError`.
+    canonical goes through the strict NumPy path, which gives the same boxes or finds what is wrong:
+    ``errors="raise"`` raises :class:`RLEError` for the first bad mask, ``errors="collect"`` returns the bad
+    masks in :attr:`RunBoxes.errors` (as empty masks) so a reader can set their rows aside.
     """
     from imax_hub._rle_native import boxes_kernel
 
@@ -227,8 +254,8 @@ def boxes_from_rle_column(rles, heights, widths) -> RunBoxes:
         bad = boxes_kernel(data, offsets, valid, heights[done : done + k], widths[done : done + k],
                            boxes[done : done + k], areas[done : done + k])
         if bad >= 0:
-            starts, lengths, counts = split_rle_column(rles)
-            return boxes_from_runs(starts, lengths, counts, heights, widths)
+            starts, lengths, counts, found = split_rle_column(rles, errors="collect")
+            return boxes_from_runs(starts, lengths, counts, heights, widths, errors=errors, known_errors=found)
         done += k
     if done != n:
         raise ValueError(f"{done} RLE strings but {n} heights/widths")

@@ -9,6 +9,7 @@ import pytest
 
 from imax_hub.errors import SourceError
 from imax_hub.sources import read_chexmask, read_metadata, read_vqa
+from imax_hub.sources.readlog import recording
 from imax_hub.sources.reports import read_reports
 
 JPG = "mimic-cxr-jpg/2.1.0"
@@ -26,20 +27,28 @@ def _imax(*args):
 
 
 def test_bad_header(tree_copy):
+    """A required column missing (here renamed) is an error naming it and the columns found."""
     _rewrite_gz(tree_copy / META, lambda ls: [ls[0].replace("ViewPosition", "View")] + ls[1:])
     with pytest.raises(SourceError) as e:
         read_metadata(tree_copy)
-    assert e.value.line == 1 and e.value.column == "View" and "expected 'ViewPosition'" in str(e.value)
+    assert e.value.line == 1 and "missing column(s) 'ViewPosition'" in str(e.value)
+    assert "header has: dicom_id,subject_id,study_id,PerformedProcedureStepDescription,View,Rows" in str(e.value)
 
 
 def test_wrong_type(tree_copy):
+    """One bad cell sets its row aside (counted); past --max-bad-rows it is an error naming line, column, value."""
     def bad(lines):
         cells = lines[3].split(",")
         cells[5] = "tall"
         lines[3] = ",".join(cells)
         return lines
     _rewrite_gz(tree_copy / META, bad)
-    with pytest.raises(SourceError) as e:
+    n = read_metadata(tree_copy).num_rows
+    with recording() as log:
+        assert read_metadata(tree_copy).num_rows == n
+    f = log.file(tree_copy / META)
+    assert dict(f.malformed) == {"Rows: not an integer": 1} and f.rows == n + 1 and f.lines()[0].line == 4
+    with recording(max_bad_rows=0), pytest.raises(SourceError) as e:
         read_metadata(tree_copy)
     assert e.value.line == 4 and e.value.column == "Rows" and "'tall'" in str(e.value)
     assert str(tree_copy / META) in str(e.value)
@@ -47,9 +56,12 @@ def test_wrong_type(tree_copy):
 
 def test_short_row(tree_copy):
     _rewrite_gz(tree_copy / META, lambda ls: ls[:5] + [ls[5].rsplit(",", 3)[0]] + ls[6:])
-    with pytest.raises(SourceError) as e:
+    with recording() as log:
         read_metadata(tree_copy)
-    assert e.value.line == 6 and "fields" in str(e.value)
+    assert dict(log.file(tree_copy / META).malformed) == {"wrong number of fields": 1}
+    with recording(max_bad_rows=0), pytest.raises(SourceError) as e:
+        read_metadata(tree_copy)
+    assert e.value.line == 6 and "9 fields, expected 12" in str(e.value)
 
 
 def test_truncated_gzip(tree_copy):
@@ -77,7 +89,7 @@ def test_rle_leaving_the_image(tree_copy):
         n = int(row[header.index("Height")]) * int(row[header.index("Width")])
         return v + f" {n - 2} 10"
     _edit_chexmask(tree_copy, "Heart", leave, row=2)
-    with pytest.raises(SourceError) as e:
+    with recording(max_bad_rows=0), pytest.raises(SourceError) as e:
         read_chexmask(tree_copy)
     assert e.value.column == "Heart" and "leaves the" in str(e.value)
     assert e.value.record == 3 and e.value.line > 3  # landmarks span several lines per record
@@ -85,7 +97,7 @@ def test_rle_leaving_the_image(tree_copy):
 
 def test_rle_overlapping_runs(tree_copy):
     _edit_chexmask(tree_copy, "Left Lung", lambda v, r, h: " ".join(v.split()[:2] + v.split()[:2] + v.split()[2:]))
-    with pytest.raises(SourceError, match="overlap") as e:
+    with recording(max_bad_rows=0), pytest.raises(SourceError, match="overlap") as e:
         read_chexmask(tree_copy)
     assert e.value.record == 1 and e.value.column == "Left Lung"
 
@@ -93,7 +105,7 @@ def test_rle_overlapping_runs(tree_copy):
 def test_chexmask_size_disagrees_with_metadata(tree_copy):
     _edit_chexmask(tree_copy, "Height", lambda v, r, h: str(int(v) + 1), row=1)
     meta = read_metadata(tree_copy)
-    with pytest.raises(SourceError, match="disagrees with the image metadata") as e:
+    with recording(max_bad_rows=0), pytest.raises(SourceError, match="disagrees with the image metadata") as e:
         read_chexmask(tree_copy, image_sizes=meta)
     assert e.value.record == 2
 
@@ -103,7 +115,7 @@ def test_json_entry_missing_field(tree_copy):
     entries = json.loads(path.read_text())
     del entries[1]["semantic_type"]
     path.write_text(json.dumps(entries, indent=4))
-    with pytest.raises(SourceError) as e:
+    with recording(max_bad_rows=0), pytest.raises(SourceError) as e:
         read_vqa(tree_copy)
     assert e.value.column == "semantic_type" and "entry 1" in str(e.value)
     assert path.read_text().splitlines()[e.value.line - 1].strip() == "{"

@@ -21,7 +21,9 @@ import pyarrow.compute as pc
 
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
-from imax_hub.sources import layout
+from imax_hub.sources import layout, readlog
+from imax_hub.sources._csv import find_file
+from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS, ReadLog, recording
 
 Tick = Callable[[str, int, int], None]
 
@@ -67,6 +69,7 @@ class BuildOptions:
     require: str = "available"  # available | all
     allow_missing_images: bool = False
     evaluation_framework: str = "imax-hub"  # eval.yaml's harness id (build.folder.DEFAULT_EVALUATION_FRAMEWORK)
+    max_bad_rows: float = DEFAULT_MAX_BAD_ROWS  # share of a source file's rows that may be set aside as malformed
 
     def check(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.evaluation_framework):
@@ -86,6 +89,8 @@ class BuildOptions:
             raise ImaxError("--structures-per-image must be 1 or 3")
         if not 0 <= self.rca_threshold < 1:
             raise ImaxError("--rca-threshold must be in [0, 1)")
+        if not 0 <= self.max_bad_rows < 1:
+            raise ImaxError(f"--max-bad-rows must be a share in [0, 1) (0.01 = 1%), not {self.max_bad_rows}")
 
 
 @dataclass
@@ -94,6 +99,7 @@ class BuildResult:
     manifest: dict
     stats: dict
     tasks_missing: list[str] = field(default_factory=list)
+    read_log: ReadLog | None = None
 
 
 def _quiet(phase: str, done: int, total: int) -> None:
@@ -117,7 +123,8 @@ def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
 
     records = []
     for project in used:
-        folder = project.locate(root)
+        found = project.find(root)
+        folder = found.folder
         names = list(INPUT_FILES[project.key])
         if project is layout.MIMIC_CXR_REPORTS and not (folder / names[0]).exists():
             names = []  # the folder form: thousands of small files, summarised below
@@ -127,11 +134,11 @@ def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
             for f in files:
                 h.update(str(f.relative_to(folder)).encode() + b"\0" + f.read_bytes())
                 size += f.stat().st_size
-            records.append({"project": project.slug, "version": project.version, "path": "files/**/*.txt",
+            records.append({"project": project.slug, "version": found.version or project.version, "path": "files/**/*.txt",
                             "files": len(files), "bytes": size, "sha256": h.hexdigest()})
         for name in names:
-            path = folder / name
-            records.append({"project": project.slug, "version": project.version,
+            path = find_file(folder, name)
+            records.append({"project": project.slug, "version": found.version or project.version,
                             "path": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
                             "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     return records
@@ -153,7 +160,8 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
     pool = ThreadPoolExecutor(max_workers=1)  # hashing releases the GIL: it overlaps with reading
     hashing = pool.submit(_hash_inputs, root, used_projects)
     try:
-        chosen = _select(opts, root, available, tick)
+        with recording(opts.max_bad_rows) as read_log:
+            chosen = _select(opts, root, available, tick)
         ctx, candidates, sel, parts = chosen.ctx, chosen.candidates, chosen.sel, chosen.parts
         frontal, image_row, rel_path, wanted_ids = chosen.frontal, chosen.image_row, chosen.rel_path, chosen.wanted_ids
         jpg_root = mimic_cxr_jpg.jpg_root(root)
@@ -221,6 +229,8 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
                 "selection": {"eligible_images": sel.eligible_images, "test_patients": int(len(sel.test_patients)),
                               "dmax_shortfall": sel.dmax_shortfall},
                 "skipped": skipped,
+                "sources_read": read_log.summary(root),
+                "source_notes": {k: v for k, v in sorted(read_log.notes.items())},
                 "shards": shards,
                 "fingerprint": folder_mod.fingerprint(shards),
             }
@@ -232,7 +242,7 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
             raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing)
+    return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing, read_log=read_log)
 
 
 @dataclass
@@ -272,6 +282,11 @@ def _select(opts: BuildOptions, root: Path, available: list, tick: Tick) -> _Sel
 
     builders = {"calculation": calculation, "report": report, "multiclass": multiclass,
                 "multilabel": multilabel, "grounding": grounding, "vqa": vqa}
+    log = readlog.current()
+    for project in [layout.MIMIC_CXR_JPG] + [p for _, _, p in available]:
+        note = project.version_note(project.find(root))
+        if note:
+            log.note(project.key, note)
     tick("read metadata", 0, 1)
     meta = mimic_cxr_jpg.read_metadata(root)
     frontal = meta.filter(meta.column("frontal")).select(
@@ -314,7 +329,8 @@ def needed_images(opts: BuildOptions, tick: Tick = _quiet) -> list[str]:
     opts.check()
     root = Path(opts.physionet_root)
     available, _ = _sources(opts, root)
-    chosen = _select(opts, root, available, tick)
+    with recording(opts.max_bad_rows):
+        chosen = _select(opts, root, available, tick)
     return sorted(chosen.rel_path[d] for d in chosen.wanted_ids)
 
 

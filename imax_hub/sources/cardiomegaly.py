@@ -5,6 +5,10 @@
 Status is ``ok``, ``heart_not_found`` (code 2), ``lungs_not_found`` (code 3), ``neither_found`` (code 4),
 ``implausible`` (any other value >= 1 or <= 0, which the authors' pipeline also treats as invalid) or
 ``missing`` (the image is absent from that file).
+
+Layout evidence: PhysioNet's cxr-cardiomegaly 1.0.0 page (``CTRs.csv``, ``CPARs.csv``) and the authors'
+benduvi20/CardiomegalyBiomarkers ``Biomarker Extraction/CTR_full_MIMIC.py`` / ``CPAR_full_MIMIC.py`` (the
+value column, the error codes 2/3/4 written into it, and the pandas index column their ``to_csv`` adds).
 """
 
 from __future__ import annotations
@@ -15,27 +19,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from imax_hub.sources import _csv
+from imax_hub.sources import _csv, readlog
 from imax_hub.sources.layout import CXR_CARDIOMEGALY, require
 
 ERROR_CODES = {2.0: "heart_not_found", 3.0: "lungs_not_found", 4.0: "neither_found"}
 
 
-def _read_one(path: Path, value_name: str) -> pa.Table:
-    found = _csv.read_header(path)
-    # The authors' script would have written a pandas index column first; the published files have none.
-    # Accept both (inference, see the spec): an unnamed leading column is dropped.
-    if found and found[0] in ("", "Unnamed: 0") and found[1:] == ["dicom_file", value_name]:
-        t = _csv.read_strings(path, header=found).drop_columns([found[0]])
-    else:
-        t = _csv.read_strings(path, header=["dicom_file", value_name])
-    _csv.require_non_null(path, t, ["dicom_file", value_name])
-    # ``dicom_file`` should be the bare dicom_id; strip any folder and extension defensively (inference).
-    ids = pc.replace_substring_regex(t.column("dicom_file"), r"^.*/", "")
+def _read_one(path: Path, value_name: str, log: readlog.ReadLog) -> pa.Table:
+    # The published files were parsed as ``dicom_file,CTR`` by a third-party download log; the authors'
+    # CTR_full_MIMIC.py writes ``DataFrame(columns=['dicom_id', 'CTR']).to_csv(path)``, i.e. ``,dicom_id,CTR`` with a
+    # pandas index column (dropped by the CSV layer). Either id name is read.
+    id_column = "dicom_id" if "dicom_id" in _csv.read_header(path) else "dicom_file"
+    t = _csv.read_strings(path, required=[id_column, value_name], log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required([id_column, value_name])
+    # the id should be the bare dicom_id; strip any folder and extension defensively (inference)
+    ids = pc.replace_substring_regex(t.column(id_column), r"^.*/", "")
     ids = pc.replace_substring_regex(ids, r"\.(jpg|dcm|png)$", "")
-    t = t.set_column(0, "dicom_file", ids)
-    _csv.check_dicom_ids(path, t, "dicom_file")
-    values = _csv.cast_column(path, t, value_name, "float", pa.float64()).to_numpy(zero_copy_only=False)
+    t = t.set_column(t.column_names.index(id_column), id_column, ids)
+    rows.table = t
+    rows.dicom_ids(id_column)
+    values = rows.float(value_name).to_numpy(zero_copy_only=False)
     status = np.full(len(values), "ok", dtype=object)
     for code, name in ERROR_CODES.items():
         status[values == code] = name
@@ -43,7 +47,7 @@ def _read_one(path: Path, value_name: str) -> pa.Table:
     status[implausible] = "implausible"
     clean = np.where(status == "ok", values, np.nan)
     key = value_name.lower()
-    return pa.table({
+    return rows.finish({
         "dicom_id": ids,
         key: pa.array(clean, pa.float64(), from_pandas=True),
         f"{key}_status": pa.array(status.tolist(), pa.string()),
@@ -52,15 +56,17 @@ def _read_one(path: Path, value_name: str) -> pa.Table:
 
 def read_cardiomegaly(root: str | Path) -> pa.Table:
     """CTR and CPAR joined by dicom_id (see the module docstring)."""
+    log = readlog.current()
     base = require(CXR_CARDIOMEGALY, root)
-    ctr = _read_one(base / "CTRs.csv", "CTR")
-    cpar = _read_one(base / "CPARs.csv", "CPAR")
-    for t, name in ((ctr, "CTRs.csv"), (cpar, "CPARs.csv")):
+    paths = {name: _csv.find_file(base, f"{name}s.csv") for name in ("CTR", "CPAR")}
+    ctr = _read_one(paths["CTR"], "CTR", log)
+    cpar = _read_one(paths["CPAR"], "CPAR", log)
+    for t, path in ((ctr, paths["CTR"]), (cpar, paths["CPAR"])):
         ids = t.column("dicom_id").to_numpy(zero_copy_only=False)
         _, first, counts = np.unique(ids, return_index=True, return_counts=True)
         if (counts > 1).any():
             j = int(np.sort(first[counts > 1])[0])
-            raise _csv.fail_at(base / name, j, "dicom_file", f"dicom_id {ids[j]} appears more than once")
+            raise _csv.fail_at(path, j, None, f"dicom_id {ids[j]} appears more than once")
     joined = ctr.join(cpar, "dicom_id", join_type="full outer").sort_by("dicom_id")
     for key in ("ctr", "cpar"):
         joined = joined.set_column(

@@ -6,17 +6,19 @@
     view_position str (null when empty); view_code str; image_path str (``fpath``, relative to the
     MIMIC-CXR-JPG root); lt_split str (``train`` | ``development`` | ``test``); then the 40 task-1
     labels as int8 0/1, by name (never by position: task-2 files order ``Normal`` before ``Nodule``).
+
+Layout evidence: PhysioNet's cxr-lt-iccv-workshop-cvamd 2.0.0 page (the ``cxr-lt-2024/`` files) and
+third-party code that reads the real files (UoS-HDS/cxr-lt-diss ``src/datasets/cxr_lt_24.py`` and its
+notebooks): ``s``-prefixed study ids, ``fpath`` relative to MIMIC-CXR-JPG, labels read by name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from imax_hub.sources import _csv
+from imax_hub.sources import _csv, readlog
 from imax_hub.sources.layout import CXR_LT, require
 
 LABELS_40 = (
@@ -44,38 +46,34 @@ TASK1_FILES = {
 }
 
 
-def read_file(path: Path, labels=LABELS_40, split: str | None = None) -> pa.Table:
+def read_file(path: Path, labels=LABELS_40, split: str | None = None, *, log: readlog.ReadLog) -> pa.Table:
     """One labelled CXR-LT file; label columns are selected by name."""
-    t = _csv.read_strings(path, required=[*ID_COLUMNS, *labels])
-    _csv.require_non_null(path, t, ["dicom_id", "subject_id", "study_id", "fpath", *labels])
-    _csv.check_dicom_ids(path, t)
+    t = _csv.read_strings(path, required=[*ID_COLUMNS, *labels], log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(["dicom_id", "subject_id", "study_id", "fpath", *labels])
+    t = _csv.strip_prefix(t, "study_id", "s")
+    rows.table = t
+    key = rows.ids("subject_id", "study_id")
     cols = {
-        "dicom_id": t.column("dicom_id"),
-        "subject_id": _csv.cast_column(path, t, "subject_id", "int", pa.int64()),
-        "study_id": _csv.strip_prefix_int(path, t, "study_id", "s"),
+        "dicom_id": rows.dicom_ids(),
+        "subject_id": key["subject_id"],
+        "study_id": key["study_id"],
         "view_position": t.column("ViewPosition"),
         "view_code": t.column("ViewCodeSequence_CodeMeaning"),
-        "image_path": t.column("fpath"),
+        "image_path": rows.matches("fpath", r"^files/p1\d/p\d{8}/s\d{8}/[0-9a-f-]{44}\.jpg$",
+                                   "files/pXX/pSUBJECT/sSTUDY/DICOM.jpg"),
     }
-    fpath = t.column("fpath")
-    ok = pc.match_substring_regex(fpath, r"^files/p1\d/p\d{8}/s\d{8}/[0-9a-f-]{44}\.jpg$").to_numpy(zero_copy_only=False)
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise _csv.fail_at(path, i, "fpath", f"expected files/pXX/pSUBJECT/sSTUDY/DICOM.jpg, found {fpath[i].as_py()!r}")
     if split is not None:
         cols["lt_split"] = pa.array([split] * t.num_rows, pa.string())
     for name in labels:
-        values = _csv.cast_column(path, t, name, "int", pa.int8())
-        v = values.to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero((v != 0) & (v != 1))
-        if bad.size:
-            raise _csv.fail_at(path, int(bad[0]), name, f"expected 0 or 1, found {int(v[bad[0]])}")
-        cols[name] = values
-    return pa.table(cols)
+        # pandas writes these as 1.0/0.0 once a column has had a missing value; Rows.int reads both
+        cols[name] = rows.int(name, pa.int8(), lo=0, hi=1, expected="0 or 1")
+    return rows.finish(cols)
 
 
 def read_cxr_lt(root: str | Path) -> pa.Table:
     """All task-1 labelled images (train, development, test) with their 40 labels."""
+    log = readlog.current()
     base = require(CXR_LT, root)
-    tables = [read_file(base / name, LABELS_40, split) for split, name in TASK1_FILES.items()]
+    tables = [read_file(_csv.find_file(base, name), LABELS_40, split, log=log) for split, name in TASK1_FILES.items()]
     return pa.concat_tables(tables)

@@ -8,11 +8,39 @@ searched, plus a few folder names seen in users' trees (an extracted zip, for in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imax_hub.errors import ImaxError
+
 # The seven IMAX tasks, in the paper's order (Figure 1).
 TASKS = ("calculation", "report", "multiclass", "multilabel", "rec", "reg", "vqa")
+
+
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def marker_forms(marker: str) -> tuple[str, ...]:
+    """A marker file as released, or gunzipped / gzipped (users do both to CSVs)."""
+    if marker.endswith(".csv.gz"):
+        return marker, marker[: -len(".gz")]
+    if marker.endswith(".csv"):
+        return marker, marker + ".gz"
+    return (marker,)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a project's data files were found, and under which version folder."""
+
+    folder: Path
+    version: str | None  # None when found under an alias folder that names no version
+    known: bool  # the version is one imax-hub was written against
 
 
 @dataclass(frozen=True)
@@ -22,7 +50,7 @@ class Project:
     key: str
     title: str
     slug: str
-    version: str
+    version: str  # the release imax-hub downloads and was written against
     access: str  # "credentialed" or "open"
     tasks: tuple[str, ...]
     markers: tuple[str, ...]  # any one of these, relative to the data folder, identifies the source
@@ -32,6 +60,7 @@ class Project:
     # what `imax download` fetches: fnmatch patterns over the paths in the project's SHA256SUMS.txt
     # (MIMIC-CXR-JPG's images come on top of these, only those the selection uses)
     fetch: tuple[str, ...] = ("LICENSE.txt",)
+    older_versions: tuple[str, ...] = ()  # earlier releases with the same files, also read
 
     @property
     def url(self) -> str:
@@ -41,23 +70,56 @@ class Project:
     def files_url(self) -> str:
         return f"https://physionet.org/files/{self.slug}/{self.version}/"
 
-    def candidates(self, root: Path) -> list[Path]:
-        """Folders, in order of preference, where this project's data files may lie."""
-        bases = [root, root / "physionet.org" / "files"]
-        out: list[Path] = []
-        for base in bases:
-            proj = base / self.slug / self.version
-            out.append(proj / self.data_subdir if self.data_subdir else proj)
+    @property
+    def known_versions(self) -> tuple[str, ...]:
+        return (self.version, *self.older_versions)
+
+    def _data(self, project_folder: Path) -> Path:
+        return project_folder / self.data_subdir if self.data_subdir else project_folder
+
+    def candidates(self, root: Path) -> list[tuple[Path, str | None]]:
+        """(folder, version) pairs, in order of preference, where this project's data files may lie: the known
+        versions, then any other version folder (newest first), then folders seen in users' trees."""
+        out: list[tuple[Path, str | None]] = []
+        for base in (root, root / "physionet.org" / "files"):
+            for version in self.known_versions:
+                out.append((self._data(base / self.slug / version), version))
+            project = base / self.slug
+            if project.is_dir():
+                others = [p.name for p in project.iterdir()
+                          if p.is_dir() and _VERSION.match(p.name) and p.name not in self.known_versions]
+                for version in sorted(others, key=_version_key, reverse=True):
+                    out.append((self._data(project / version), version))
         for alias in self.aliases:
-            out.append(root / alias)
+            out.append((root / alias, None))
         return out
+
+    def find(self, root: str | Path) -> Found | None:
+        """Where this project's files lie under ``root`` (and which version), or None when absent."""
+        for folder, version in self.candidates(Path(root)):
+            if any((folder / form).exists() for m in self.markers for form in marker_forms(m)):
+                return Found(folder, version, version is None or version in self.known_versions)
+        return None
 
     def locate(self, root: str | Path) -> Path | None:
         """The folder holding this project's files under ``root``, or None when absent."""
-        for folder in self.candidates(Path(root)):
-            if any((folder / m).exists() for m in self.markers):
-                return folder
-        return None
+        found = self.find(root)
+        return found.folder if found else None
+
+    def found_version(self, root: str | Path) -> str:
+        """The version folder the files were found in (the known release when found under an alias)."""
+        found = self.find(root)
+        return found.version if found is not None and found.version else self.version
+
+    def tag(self, root: str | Path) -> str:
+        """``slug/version`` of the release found under ``root``, recorded with every entry taken from it."""
+        return f"{self.slug}/{self.found_version(root)}"
+
+    def version_note(self, found: Found) -> str | None:
+        if found.known:
+            return None
+        return (f"version {found.version} is not one imax-hub was written against "
+                f"({', '.join(self.known_versions)}); read as found: check its files match")
 
 
 MIMIC_CXR_JPG = Project(
@@ -68,6 +130,7 @@ MIMIC_CXR_JPG = Project(
     access="credentialed",
     tasks=TASKS,  # every task needs the images and their metadata
     markers=("mimic-cxr-2.0.0-metadata.csv.gz",),
+    older_versions=("2.0.0",),  # same CSV names; 2.1.0 added mimic-cxr-2.1.0-test-set-labeled.csv
     fetch=("LICENSE.txt", "IMAGE_FILENAMES", "mimic-cxr-2.0.0-*.csv.gz", "mimic-cxr-2.1.0-test-set-labeled.csv"),
     needs="credentialed PhysioNet account, CITI training, signed MIMIC-CXR-JPG data use agreement",
 )
@@ -79,7 +142,8 @@ MIMIC_CXR_REPORTS = Project(
     access="credentialed",
     tasks=("report",),
     markers=("mimic-cxr-reports.zip", "files"),
-    aliases=("mimic-cxr/2.0.0", "physionet.org/files/mimic-cxr/2.0.0", "mimic-cxr-reports"),
+    older_versions=("2.0.0",),  # the reports zip is the same file in 2.0.0 and 2.1.0
+    aliases=("mimic-cxr-reports",),
     fetch=("LICENSE.txt", "mimic-cxr-reports.zip"),  # not the 4.7 TB of DICOMs beside it
     needs="credentialed access to MIMIC-CXR (the DICOM project); only mimic-cxr-reports.zip is needed",
 )
@@ -161,11 +225,9 @@ PROJECTS_BY_KEY = {p.key: p for p in PROJECTS}
 
 def require(project: Project, root: str | Path) -> Path:
     """Like :meth:`Project.locate` but raises a clear error naming what to download."""
-    from imax_hub.errors import ImaxError
-
     folder = project.locate(root)
     if folder is None:
-        tried = "\n".join(f"    {p}" for p in project.candidates(Path(root)))
+        tried = "\n".join(f"    {p}" for p, _ in project.candidates(Path(root)))
         raise ImaxError(
             f"{project.title} not found under {root}: none of {', '.join(project.markers)} in\n{tried}\n"
             f"  download it from {project.files_url} ({project.needs})"

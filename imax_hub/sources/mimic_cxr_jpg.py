@@ -14,6 +14,12 @@ Schemas (keys are int64 ``subject_id``/``study_id`` and string ``dicom_id`` in e
 ``read_labels`` — study level: subject_id, study_id, then the 14 CheXpert categories as int8:
     1 positive, 0 negative, -1 uncertain, null = not mentioned.
 ``read_test_set_labels`` — study_id and the 14 categories (radiologist labels of the test set).
+
+Layout evidence: PhysioNet's MIMIC-CXR-JPG 2.1.0 page (files section) and the MIT-LCP/mimic-cxr repository
+(``dcm/create-mimic-cxr-jpg-metadata.ipynb`` writes the metadata; its export also made an
+``AcquisitionDeviceProcessingDescription`` column, so columns are taken by name and extras ignored).
+The CSVs are released gzipped; a gunzipped copy (``.csv``) is read the same. The split, CheXpert/NegBio
+and test-set label files feed no task: ``imax check`` reads them when present and notes their absence.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imax_hub.errors import SourceError
-from imax_hub.sources import _csv
+from imax_hub.sources import _csv, readlog
 from imax_hub.sources.layout import MIMIC_CXR_JPG, require
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
@@ -39,6 +45,8 @@ METADATA_COLUMNS = [
     "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
     "PatientOrientationCodeSequence_CodeMeaning",
 ]
+# What the build needs of the metadata; the other released columns are read when present (null otherwise).
+METADATA_REQUIRED = ["dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns"]
 CHEXPERT_LABELS = [
     "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
     "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
@@ -46,10 +54,11 @@ CHEXPERT_LABELS = [
 ]
 SPLITS = ("train", "validate", "test")
 FRONTAL_VIEW_CODES = ("antero-posterior", "postero-anterior")
+OPTIONAL_FILES = (SPLIT_FILE, CHEXPERT_FILE, NEGBIO_FILE, TEST_LABELS_FILE, "IMAGE_FILENAMES")
 
 
 def jpg_root(root: str | Path) -> Path:
-    """The MIMIC-CXR-JPG 2.1.0 folder under a PhysioNet root."""
+    """The MIMIC-CXR-JPG folder under a PhysioNet root."""
     return require(MIMIC_CXR_JPG, root)
 
 
@@ -62,117 +71,98 @@ def image_path(subject_id: pa.Array, study_id: pa.Array, dicom_id: pa.Array) -> 
     )
 
 
-def _check_ids(path: Path, table: pa.Table, subject: pa.Array | None, study: pa.Array | None) -> None:
-    for name, arr, lo in (("subject_id", subject, 10_000_000), ("study_id", study, 50_000_000)):
-        if arr is None:
-            continue
-        values = arr.to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero((values < lo) | (values >= lo + 10_000_000))
-        if bad.size:
-            i = int(bad[0])
-            digit = str(lo)[0]
-            raise _csv.fail_at(path, i, name, f"expected an 8-digit id starting with {digit}, found {int(values[i])}")
+def _string(t: pa.Table, name: str) -> pa.Array:
+    return t.column(name) if name in t.column_names else pa.nulls(t.num_rows, pa.string())
 
 
 def read_metadata(root: str | Path) -> pa.Table:
     """The image metadata table (see the module docstring for its schema)."""
-    path = jpg_root(root) / METADATA_FILE
-    t = _csv.read_strings(path, header=METADATA_COLUMNS)
-    _csv.require_non_null(path, t, ["dicom_id", "subject_id", "study_id", "Rows", "Columns"])
-    _csv.check_dicom_ids(path, t)
-    subject = _csv.cast_column(path, t, "subject_id", "int", pa.int64())
-    study = _csv.cast_column(path, t, "study_id", "int", pa.int64())
-    _check_ids(path, t, subject, study)
-    rows = _csv.cast_column(path, t, "Rows", "int", pa.int32())
-    cols = _csv.cast_column(path, t, "Columns", "int", pa.int32())
-    for name, arr in (("Rows", rows), ("Columns", cols)):
-        bad = np.flatnonzero(arr.to_numpy(zero_copy_only=False) <= 0)
-        if bad.size:
-            raise _csv.fail_at(path, int(bad[0]), name, "expected a positive image size in pixels")
-    date_int = _csv.cast_column(path, t, "StudyDate", "int", pa.int64())
-    date = _study_date(path, date_int)
-    time = _study_time(path, _csv.cast_column(path, t, "StudyTime", "float", pa.float64()))
+    log = readlog.current()
+    path = _csv.find_file(jpg_root(root), METADATA_FILE)
+    t = _csv.read_strings(path, required=METADATA_REQUIRED, optional=METADATA_COLUMNS, log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(["dicom_id", "subject_id", "study_id", "Rows", "Columns"])
+    dicom = rows.dicom_ids()
+    key = rows.ids("subject_id", "study_id")
+    height = rows.int("Rows", pa.int32(), lo=1, expected="a positive image height in pixels")
+    width = rows.int("Columns", pa.int32(), lo=1, expected="a positive image width in pixels")
+    date = _study_date(rows, t) if "StudyDate" in t.column_names else pa.nulls(t.num_rows, pa.date32())
+    time = _study_time(rows, t) if "StudyTime" in t.column_names else pa.nulls(t.num_rows, pa.time32("ms"))
     view = t.column("ViewPosition")
-    code = t.column("ViewCodeSequence_CodeMeaning")
+    code = _string(t, "ViewCodeSequence_CodeMeaning")
     frontal = pc.or_kleene(
         pc.is_in(view, pa.array(["AP", "PA"])),
         pc.and_kleene(pc.is_null(view), pc.is_in(code, pa.array(FRONTAL_VIEW_CODES))),
     )
-    return pa.table({
-        "dicom_id": t.column("dicom_id"),
-        "subject_id": subject,
-        "study_id": study,
-        "procedure": t.column("PerformedProcedureStepDescription"),
+    return rows.finish({
+        "dicom_id": dicom,
+        "subject_id": key["subject_id"],
+        "study_id": key["study_id"],
+        "procedure": _string(t, "PerformedProcedureStepDescription"),
         "view_position": view,
-        "rows": rows,
-        "columns": cols,
+        "rows": height,
+        "columns": width,
         "study_date": date,
         "study_time": time,
-        "procedure_code": t.column("ProcedureCodeSequence_CodeMeaning"),
+        "procedure_code": _string(t, "ProcedureCodeSequence_CodeMeaning"),
         "view_code": code,
-        "patient_orientation": t.column("PatientOrientationCodeSequence_CodeMeaning"),
+        "patient_orientation": _string(t, "PatientOrientationCodeSequence_CodeMeaning"),
         "frontal": pc.fill_null(frontal, False),
-        "image_path": image_path(subject, study, t.column("dicom_id")),
+        "image_path": image_path(key["subject_id"], key["study_id"], dicom),
     })
 
 
-def _study_date(path: Path, values: pa.Array) -> pa.Array:
+def _study_date(rows: _csv.Rows, t: pa.Table) -> pa.Array:
+    values = rows.int("StudyDate", pa.int64(), expected="a date YYYYMMDD")
     v = values.to_numpy(zero_copy_only=False).astype(np.float64)
     ok = ~np.isnan(v)
     iv = np.where(ok, v, 21000101).astype(np.int64)
     year, md = np.divmod(iv, 10000)
     month, day = np.divmod(md, 100)
-    bad = ok & ((month < 1) | (month > 12) | (day < 1) | (day > 31))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise _csv.fail_at(path, i, "StudyDate", f"expected a date YYYYMMDD, found {int(iv[i])}")
+    bad = ok & ((month < 1) | (month > 12) | (day < 1) | (day > 31) | (year < 1) | (year > 9999))
+    rows.flag(bad, "StudyDate: not a date", "StudyDate", lambda i: f"expected a date YYYYMMDD, found {int(iv[i])}")
+    ok &= ~bad
+    year, month, day = np.where(ok, year, 2100), np.where(ok, month, 1), np.where(ok, day, 1)
     strings = pa.array([f"{y:04d}-{m:02d}-{d:02d}" for y, m, d in zip(year, month, day)])
     dates = pc.cast(pc.strptime(strings, "%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
     return pc.if_else(pa.array(ok), dates, pa.nulls(len(v), pa.date32()))
 
 
-def _study_time(path: Path, values: pa.Array) -> pa.Array:
+def _study_time(rows: _csv.Rows, t: pa.Table) -> pa.Array:
     """StudyTime ``HHMMSS.fff`` (float, leading zero dropped) as milliseconds since midnight."""
-    v = values.to_numpy(zero_copy_only=False)
+    v = rows.float("StudyTime", allow_nan=False, expected="a time HHMMSS.fff").to_numpy(zero_copy_only=False)
     ok = ~np.isnan(v)
     ms = np.rint(np.where(ok, v, 0) * 1000).astype(np.int64)
     hh = ms // 10_000_000
     mm = ms // 100_000 % 100
     ss_ms = ms % 100_000
     bad = ok & ((hh > 23) | (mm > 59) | (ss_ms >= 60_000) | (ms < 0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise _csv.fail_at(path, i, "StudyTime", f"expected a time HHMMSS.fff, found {v[i]!r}")
-    total = (hh * 3_600_000 + mm * 60_000 + ss_ms).astype(np.int32)
+    rows.flag(bad, "StudyTime: not a time", "StudyTime", lambda i: f"expected a time HHMMSS.fff, found {v[i]!r}")
+    ok &= ~bad
+    total = np.where(ok, hh * 3_600_000 + mm * 60_000 + ss_ms, 0).astype(np.int32)
     return pa.array(total, type=pa.time32("ms"), mask=~ok)
 
 
 def read_split(root: str | Path) -> pa.Table:
     """The official image-level split."""
-    path = jpg_root(root) / SPLIT_FILE
-    t = _csv.read_strings(path, header=["dicom_id", "study_id", "subject_id", "split"])
-    _csv.require_non_null(path, t, ["dicom_id", "study_id", "subject_id", "split"])
-    _csv.check_dicom_ids(path, t)
-    study = _csv.cast_column(path, t, "study_id", "int", pa.int64())
-    subject = _csv.cast_column(path, t, "subject_id", "int", pa.int64())
-    split = t.column("split")
-    bad = np.flatnonzero(~pc.is_in(split, pa.array(SPLITS)).to_numpy(zero_copy_only=False))
-    if bad.size:
-        i = int(bad[0])
-        raise _csv.fail_at(path, i, "split", f"expected one of {', '.join(SPLITS)}, found {split[i].as_py()!r}")
-    return pa.table({"dicom_id": t.column("dicom_id"), "study_id": study, "subject_id": subject, "split": split})
+    log = readlog.current()
+    path = _csv.find_file(jpg_root(root), SPLIT_FILE)
+    t = _csv.read_strings(path, required=["dicom_id", "study_id", "subject_id", "split"], log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(["dicom_id", "study_id", "subject_id", "split"])
+    key = rows.ids("study_id", "subject_id")
+    return rows.finish({"dicom_id": rows.dicom_ids(), "study_id": key["study_id"], "subject_id": key["subject_id"],
+                        "split": rows.one_of("split", SPLITS)})
 
 
-def _label_columns(path: Path, t: pa.Table, names: list[str]) -> dict[str, pa.Array]:
+def _label_columns(rows: _csv.Rows, names: list[str]) -> dict[str, pa.Array]:
     out = {}
     for name in names:
-        values = _csv.cast_column(path, t, name, "float", pa.float64())
+        values = rows.float(name, allow_nan=False, expected="1.0, 0.0, -1.0 or empty")
         v = values.to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero(~np.isnan(v) & ~np.isin(v, (1.0, 0.0, -1.0)))
-        if bad.size:
-            i = int(bad[0])
-            raise _csv.fail_at(path, i, name, f"expected 1.0, 0.0, -1.0 or empty, found {v[i]!r}")
-        out[name] = pc.cast(values, pa.int8())
+        bad = ~np.isnan(v) & ~np.isin(v, (1.0, 0.0, -1.0))
+        rows.flag(bad, f"{name}: not a label", name, lambda i, v=v: f"expected 1.0, 0.0, -1.0 or empty, found {v[i]!r}")
+        out[name] = pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), values), pa.int8())
     return out
 
 
@@ -181,31 +171,32 @@ def read_labels(root: str | Path, labeler: str = "chexpert") -> pa.Table:
     files = {"chexpert": CHEXPERT_FILE, "negbio": NEGBIO_FILE}
     if labeler not in files:
         raise ValueError(f"labeler must be 'chexpert' or 'negbio', not {labeler!r}")
-    path = jpg_root(root) / files[labeler]
-    t = _csv.read_strings(path, header=["subject_id", "study_id", *CHEXPERT_LABELS])
-    _csv.require_non_null(path, t, ["subject_id", "study_id"])
-    cols = {
-        "subject_id": _csv.cast_column(path, t, "subject_id", "int", pa.int64()),
-        "study_id": _csv.cast_column(path, t, "study_id", "int", pa.int64()),
-    }
-    cols.update(_label_columns(path, t, CHEXPERT_LABELS))
-    return pa.table(cols)
+    log = readlog.current()
+    path = _csv.find_file(jpg_root(root), files[labeler])
+    t = _csv.read_strings(path, required=["subject_id", "study_id", *CHEXPERT_LABELS], log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(["subject_id", "study_id"])
+    cols = rows.ids("subject_id", "study_id")
+    cols.update(_label_columns(rows, CHEXPERT_LABELS))
+    return rows.finish(cols)
 
 
 def read_test_set_labels(root: str | Path) -> pa.Table:
     """Radiologist labels of the test studies (2.1.0); ``Airspace Opacity`` is read as ``Lung Opacity``."""
-    path = jpg_root(root) / TEST_LABELS_FILE
+    log = readlog.current()
+    path = _csv.find_file(jpg_root(root), TEST_LABELS_FILE)
     found = _csv.read_header(path)
     # One third-party loader reports "Airspace Opacity" in this file (unverified): accept both spellings.
-    expected = ["study_id", *CHEXPERT_LABELS]
-    if "Airspace Opacity" in found:
-        expected = [("Airspace Opacity" if c == "Lung Opacity" else c) for c in expected]
-    t = _csv.read_strings(path, header=expected)
-    _csv.require_non_null(path, t, ["study_id"])
-    cols = {"study_id": _csv.cast_column(path, t, "study_id", "int", pa.int64())}
-    labels = _label_columns(path, t, expected[1:])
+    names = ["study_id", *CHEXPERT_LABELS]
+    if "Airspace Opacity" in found and "Lung Opacity" not in found:
+        names = [("Airspace Opacity" if c == "Lung Opacity" else c) for c in names]
+    t = _csv.read_strings(path, required=names, log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(["study_id"])
+    cols = rows.ids("study_id")
+    labels = _label_columns(rows, names[1:])
     cols.update({("Lung Opacity" if k == "Airspace Opacity" else k): v for k, v in labels.items()})
-    return pa.table(cols)
+    return rows.finish(cols)
 
 
 def read_image_filenames(root: str | Path) -> list[str]:
@@ -218,4 +209,3 @@ def read_image_filenames(root: str | Path) -> list[str]:
         if not (line.startswith("files/p") and line.endswith(".jpg")):
             raise SourceError(path, f"expected a path like files/p10/p10000032/s50414267/<dicom_id>.jpg, found {line!r}", line=i + 1)
     return lines
-

@@ -2,12 +2,17 @@
 
 ``read_vqa`` returns one row per QA entry, files in train/valid/test order:
     split str (``train`` | ``valid`` | ``test``); idx int64; subject_id int64; study_id int64 (the files
-    write both as strings); dicom_id str (``image_id``); image_path str (made relative to the
+    write both as strings; integers from a re-dump are read the same); dicom_id str (``image_id``); image_path str (made relative to the
     MIMIC-CXR-JPG root, i.e. with ``files/`` prefixed); question str; semantic_type str (``verify`` |
     ``choose`` | ``query``); content_type str (``anatomy`` | ``attribute`` | ``presence`` |
     ``abnormality`` | ``plane`` | ``gender`` | ``size``); template str; template_program str;
     template_arguments str (the JSON object, compact); answer list<str> (sorted lower-case strings;
     ``[]`` for an empty result).
+
+Layout evidence: PhysioNet's mimic-ext-mimic-cxr-vqa 1.0.0 page and the builder's code in baeseongsu/mimic-cxr-vqa
+(``dataset_builder/generate_answer.py`` dumps the entries with ``indent=4`` and ``default=str``, which is
+why ids are strings there; a re-dump of the parsed JSON writes them as integers). An entry that cannot be
+used is set aside and counted (:mod:`imax_hub.sources.readlog`); a file that is not valid JSON is an error.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from imax_hub.errors import SourceError
+from imax_hub.sources import readlog
 from imax_hub.sources.layout import MIMIC_CXR_VQA, require
 
 SPLITS = ("train", "valid", "test")
@@ -62,55 +68,91 @@ def _iter_array(path: Path, text: str):
             raise SourceError(path, "invalid JSON: expected ',' or ']' after an entry (truncated file?)", line=line)
 
 
-def _fail(path: Path, text: str, offset: int, entry: int, field: str, message: str) -> SourceError:
-    return SourceError(path, f"entry {entry}: {message}", line=text.count("\n", 0, offset) + 1, column=field)
+def _id(value) -> int | None:
+    """An id written as a string (the builder's ``default=str``) or as a JSON integer (a re-dump)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
-def _check(path: Path, text: str, offset: int, k: int, e, split: str) -> None:
+def _problem(e, split: str) -> tuple[str, str, str] | None:
+    """(field, reason, message) of the first thing wrong with one entry, or None."""
     if not isinstance(e, dict):
-        raise _fail(path, text, offset, k, "", "expected a JSON object")
+        return "", "not an object", "expected a JSON object"
     for f in FIELDS:
         if f not in e:
-            raise _fail(path, text, offset, k, f, f"missing field {f!r}")
-    def need(cond, f, what):
-        if not cond:
-            raise _fail(path, text, offset, k, f, f"expected {what}, found {e[f]!r}")
-    need(e["split"] == split, "split", f"{split!r} (the file's split)")
-    need(isinstance(e["idx"], int) and not isinstance(e["idx"], bool), "idx", "an integer")
+            return f, f"{f}: missing", f"missing field {f!r}"
+
+    def bad(f, what):
+        return f, f"{f}: unexpected value", f"expected {what}, found {e[f]!r}"
+
+    if e["split"] != split:
+        return bad("split", f"{split!r} (the file's split)")
+    idx = _id(e["idx"])
+    if idx is None or not 0 <= idx < 1 << 63:
+        return bad("idx", "a non-negative integer")
     for f in ("subject_id", "study_id"):
-        need(isinstance(e[f], str) and e[f].isdigit() and len(e[f]) == 8, f, "an 8-digit id written as a string")
-    need(isinstance(e["image_id"], str) and bool(_DICOM.match(e["image_id"])), "image_id", "a dicom_id")
-    need(isinstance(e["image_path"], str) and bool(_PATH.match(e["image_path"])), "image_path",
-         "a path like p10/p10000032/s50414267/<dicom_id>.jpg")
+        v = _id(e[f])
+        if v is None or not 10_000_000 <= v <= 99_999_999:
+            return bad(f, "an 8-digit id (a string or an integer)")
+    if not (isinstance(e["image_id"], str) and _DICOM.match(e["image_id"])):
+        return bad("image_id", "a dicom_id")
+    if not (isinstance(e["image_path"], str) and _PATH.match(e["image_path"])):
+        return bad("image_path", "a path like p10/p10000032/s50414267/<dicom_id>.jpg")
     for f in ("question", "template", "template_program"):
-        need(isinstance(e[f], str), f, "a string")
-    need(e["semantic_type"] in SEMANTIC_TYPES, "semantic_type", " | ".join(SEMANTIC_TYPES))
-    need(e["content_type"] in CONTENT_TYPES, "content_type", " | ".join(CONTENT_TYPES))
+        if not isinstance(e[f], str):
+            return bad(f, "a string")
+    if e["semantic_type"] not in SEMANTIC_TYPES:
+        return bad("semantic_type", " | ".join(SEMANTIC_TYPES))
+    if e["content_type"] not in CONTENT_TYPES:
+        return bad("content_type", " | ".join(CONTENT_TYPES))
     args = e["template_arguments"]
-    need(isinstance(args, dict) and set(args) == set(ARGUMENT_KEYS) and all(isinstance(v, dict) for v in args.values()),
-         "template_arguments", f"an object with exactly the keys {', '.join(ARGUMENT_KEYS)}, each an object")
-    need(isinstance(e["answer"], list) and all(isinstance(a, str) for a in e["answer"]), "answer", "a list of strings")
+    if not (isinstance(args, dict) and set(args) == set(ARGUMENT_KEYS) and all(isinstance(v, dict) for v in args.values())):
+        return bad("template_arguments", f"an object with exactly the keys {', '.join(ARGUMENT_KEYS)}, each an object")
+    if not (isinstance(e["answer"], list) and all(isinstance(a, str) for a in e["answer"])):
+        return bad("answer", "a list of strings")
+    return None
 
 
-def read_split_file(path: Path, split: str) -> pa.Table:
-    """One of ``train.json`` / ``valid.json`` / ``test.json``."""
+def read_split_file(path: Path, split: str, log: readlog.ReadLog | None = None) -> pa.Table:
+    """One of ``train.json`` / ``valid.json`` / ``test.json``; entries that cannot be used are set aside."""
+    log = log or readlog.current()
     if not path.exists():
         raise SourceError(path, "file not found")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(path, f"not UTF-8 text ({exc})") from None
+    except IsADirectoryError:
+        raise SourceError(path, "is a folder; expected a JSON file") from None
+    entry_log = log.file(path)
+    entry_log.form = "json"
     cols: dict[str, list] = {f: [] for f in FIELDS}
+    examples = []
     for k, (offset, e) in enumerate(_iter_array(path, text)):
-        _check(path, text, offset, k, e, split)
+        entry_log.rows += 1
+        problem = _problem(e, split)
+        if problem is not None:
+            field, reason, message = problem
+            entry_log.malformed[reason] += 1
+            if len(examples) < 5:
+                examples.append(readlog.Example(k, field or None, f"entry {k}: {message}",
+                                                text.count("\n", 0, offset) + 1))
+            continue
         for f in FIELDS:
             cols[f].append(e[f])
+    entry_log.add_examples(examples)
+    log.settle(path)
     image_path = [p if p.startswith("files/") else "files/" + p for p in cols["image_path"]]
     return pa.table({
         "split": pa.array(cols["split"], pa.string()),
-        "idx": pa.array(cols["idx"], pa.int64()),
-        "subject_id": pa.array([int(v) for v in cols["subject_id"]], pa.int64()),
-        "study_id": pa.array([int(v) for v in cols["study_id"]], pa.int64()),
+        "idx": pa.array([_id(v) for v in cols["idx"]], pa.int64()),
+        "subject_id": pa.array([_id(v) for v in cols["subject_id"]], pa.int64()),
+        "study_id": pa.array([_id(v) for v in cols["study_id"]], pa.int64()),
         "dicom_id": pa.array(cols["image_id"], pa.string()),
         "image_path": pa.array(image_path, pa.string()),
         "question": pa.array(cols["question"], pa.string()),
@@ -125,5 +167,6 @@ def read_split_file(path: Path, split: str) -> pa.Table:
 
 def read_vqa(root: str | Path) -> pa.Table:
     """All three splits stacked."""
+    log = readlog.current()
     base = require(MIMIC_CXR_VQA, root)
-    return pa.concat_tables([read_split_file(base / f"{s}.json", s) for s in SPLITS])
+    return pa.concat_tables([read_split_file(base / f"{s}.json", s, log) for s in SPLITS])

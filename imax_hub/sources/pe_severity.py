@@ -5,16 +5,19 @@ edema, 3 alveolar edema) from three files.
     subject_id int64; study_id int64; dicom_id str (null for the study-level files);
     edema_severity int8 (0-3); label_source str: ``consensus`` (per image, radiologists' consensus),
     ``expert`` (per study, expert report reading) or ``regex`` (per study, regular expressions).
+
+Layout evidence: PhysioNet's mimic-cxr-pe-severity 1.0.1 page and the authors' RayRuizhiLiao/mimic_cxr_edema
+repository, which holds the same three CSVs (headers ``subject_id,study_id,edema_severity`` and
+``subject_id,study_id,dicom_id,edema_severity``). Columns are taken by name; extra ones are ignored.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from imax_hub.sources import _csv
+from imax_hub.sources import _csv, readlog
 from imax_hub.sources.layout import PE_SEVERITY, require
 
 GRADES = ("none", "vascular congestion", "interstitial edema", "alveolar edema")
@@ -25,22 +28,16 @@ FILES = {
 }
 
 
-def _read(path: Path, header: list[str], source: str) -> pa.Table:
-    t = _csv.read_strings(path, header=header)
-    _csv.require_non_null(path, t, header)
-    if "dicom_id" in header:
-        _csv.check_dicom_ids(path, t)
-        dicom = t.column("dicom_id")
-    else:
-        dicom = pa.nulls(t.num_rows, pa.string())
-    grade = _csv.cast_column(path, t, "edema_severity", "int", pa.int8())
-    g = grade.to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero((g < 0) | (g > 3))
-    if bad.size:
-        raise _csv.fail_at(path, int(bad[0]), "edema_severity", f"expected a grade 0-3, found {int(g[bad[0]])}")
-    return pa.table({
-        "subject_id": _csv.cast_column(path, t, "subject_id", "int", pa.int64()),
-        "study_id": _csv.cast_column(path, t, "study_id", "int", pa.int64()),
+def _read(path: Path, header: list[str], source: str, log: readlog.ReadLog) -> pa.Table:
+    t = _csv.read_strings(path, required=header, log=log)
+    rows = _csv.Rows(path, t, log=log)
+    rows.required(header)
+    dicom = rows.dicom_ids() if "dicom_id" in header else pa.nulls(t.num_rows, pa.string())
+    key = rows.ids("subject_id", "study_id")
+    grade = rows.int("edema_severity", pa.int8(), lo=0, hi=3, expected="a grade 0-3")
+    return rows.finish({
+        "subject_id": key["subject_id"],
+        "study_id": key["study_id"],
         "dicom_id": dicom,
         "edema_severity": grade,
         "label_source": pa.array([source] * t.num_rows, pa.string()),
@@ -49,5 +46,7 @@ def _read(path: Path, header: list[str], source: str) -> pa.Table:
 
 def read_pe_severity(root: str | Path) -> pa.Table:
     """All three label files stacked (consensus, expert, regex)."""
+    log = readlog.current()
     base = require(PE_SEVERITY, root)
-    return pa.concat_tables([_read(base / FILES[s][0], FILES[s][1], s) for s in ("consensus", "expert", "regex")])
+    return pa.concat_tables([_read(_csv.find_file(base, FILES[s][0]), FILES[s][1], s, log)
+                             for s in ("consensus", "expert", "regex")])

@@ -16,6 +16,11 @@ occurrence of each name is kept; the 54 studies the official script special-case
     last_paragraph > comparison, or the official fixed slice for special-cased studies).
 Section texts are stripped and, by default, runs of whitespace (the file's line wraps and
 leading spaces) are collapsed into one space.
+
+Layout evidence: PhysioNet's MIMIC-CXR 2.0.0/2.1.0 page (``mimic-cxr-reports.zip``, one ``files/pXX/pSUBJECT/
+sSTUDY.txt`` per study) and MIT-LCP/mimic-cxr ``txt/create_section_files.py`` / ``txt/section_parser.py``.
+Text is decoded as UTF-8 with a per-file fallback (Windows-1252, then Latin-1, counted in the read log), and
+CRLF / lone CR line ends are normalised identically in the zip and folder forms.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
 from imax_hub.errors import SourceError
+from imax_hub.sources import readlog
 from imax_hub.sources.layout import MIMIC_CXR_REPORTS, require
 
 _HEADER = re.compile(r"\n ([A-Z ()/,-]+):\s", re.DOTALL)
@@ -154,38 +161,68 @@ def extract_sections(study: str, text: str, *, collapse_whitespace: bool = True)
     return out
 
 
-def iter_report_texts(root: str | Path) -> Iterator[tuple[int, int, str, str]]:
+_FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte: the last resort never fails
+
+
+def decode_report(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of one report file: UTF-8, else Windows-1252, else Latin-1; line ends normalised.
+
+    CRLF and lone CR become LF exactly as Python's universal-newline reading does for the folder form, so
+    the zip and the folder give the same text (the section parser's header rule needs ``\n ``).
+    """
+    encoding = "utf-8"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        for encoding in _FALLBACK_ENCODINGS:
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def iter_report_texts(root: str | Path, log: readlog.ReadLog | None = None) -> Iterator[tuple[int, int, str, str]]:
     """(subject_id, study_id, where, text) for every report, from the zip if present, else the folder."""
+    log = log or readlog.current()
     base = require(MIMIC_CXR_REPORTS, root)
     zpath = base / "mimic-cxr-reports.zip"
+    fallbacks: Counter = Counter()
     if zpath.exists():
+        entry = log.file(zpath)
+        entry.form = "zip"
         try:
             with zipfile.ZipFile(zpath) as zf:
                 for info in zf.infolist():
                     m = _MEMBER.search(info.filename)
                     if not m or info.is_dir():
                         continue
-                    try:
-                        text = zf.read(info).decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        raise SourceError(zpath, f"member {info.filename} is not UTF-8 text ({exc})") from None
+                    text, encoding = decode_report(zf.read(info))
+                    if encoding != "utf-8":
+                        fallbacks[encoding] += 1
+                    entry.rows += 1
                     yield int(m.group(2)), int(m.group(3)), f"{zpath}:{info.filename}", text
         except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
             raise SourceError(zpath, f"cannot read the zip archive ({exc}); download it again") from None
-        return
-    files = base / "files"
-    for group in sorted(e.name for e in os.scandir(files) if e.is_dir() and re.fullmatch(r"p1\d", e.name)):
-        for patient in sorted(e.name for e in os.scandir(files / group) if e.is_dir()):
-            for entry in sorted(os.scandir(files / group / patient), key=lambda e: e.name):
-                m = _MEMBER.search(f"files/{group}/{patient}/{entry.name}")
-                if not m:
-                    continue
-                path = Path(entry.path)
-                try:
-                    text = path.read_text(encoding="utf-8")
-                except UnicodeDecodeError as exc:
-                    raise SourceError(path, f"not UTF-8 text ({exc})") from None
-                yield int(m.group(2)), int(m.group(3)), str(path), text
+    else:
+        files = base / "files"
+        entry = log.file(files)
+        entry.form = "folder"
+        for group in sorted(e.name for e in os.scandir(files) if e.is_dir() and re.fullmatch(r"p1\d", e.name)):
+            for patient in sorted(e.name for e in os.scandir(files / group) if e.is_dir()):
+                for item in sorted(os.scandir(files / group / patient), key=lambda e: e.name):
+                    m = _MEMBER.search(f"files/{group}/{patient}/{item.name}")
+                    if not m:
+                        continue
+                    path = Path(item.path)
+                    text, encoding = decode_report(path.read_bytes())
+                    if encoding != "utf-8":
+                        fallbacks[encoding] += 1
+                    entry.rows += 1
+                    yield int(m.group(2)), int(m.group(3)), str(path), text
+    for encoding, k in sorted(fallbacks.items()):
+        entry.notes.append(f"{k:,} report(s) are not UTF-8: decoded as {encoding}")
 
 
 def read_reports(root: str | Path, *, collapse_whitespace: bool = True) -> pa.Table:

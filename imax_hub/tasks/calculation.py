@@ -16,7 +16,7 @@ def candidates(ctx: TaskContext):
     """One entry per (frontal image, measure) with a valid value."""
     table = read_cardiomegaly(ctx.root)
     table = table.filter(pc.is_in(table.column("dicom_id"), value_set=ctx.frontal_ids))
-    out = CandidateList(f"{CXR_CARDIOMEGALY.slug}/{CXR_CARDIOMEGALY.version}")
+    out = CandidateList(CXR_CARDIOMEGALY.tag(ctx.root))
     for row in table.to_pylist():
         for measure in ("ctr", "cpar"):
             status = row[f"{measure}_status"]

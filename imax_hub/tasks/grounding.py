@@ -39,7 +39,7 @@ def _pick(seed: int, dicom_id: str, task: str, n: int) -> int:
 def candidates(ctx: TaskContext):
     """REC and REG entries (one or three structures per image and task)."""
     stats = ChexmaskStats()
-    out = CandidateList(f"{CHEXMASK.slug}/{CHEXMASK.version}")
+    out = CandidateList(CHEXMASK.tag(ctx.root))
     sizes = ctx.frontal.select(["dicom_id", "rows", "columns"])
     for block in iter_chexmask(ctx.root, image_sizes=sizes, rca_threshold=ctx.rca_threshold, stats=stats):
         cols = {name: block.column(name).to_pylist()

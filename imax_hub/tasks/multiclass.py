@@ -32,7 +32,7 @@ def candidates(ctx: TaskContext):
         for dicom_id in images:
             if dicom_id not in best or rank < best[dicom_id][0]:
                 best[dicom_id] = (rank, int(row["edema_severity"]), row["label_source"])
-    out = CandidateList(f"{PE_SEVERITY.slug}/{PE_SEVERITY.version}")
+    out = CandidateList(PE_SEVERITY.tag(ctx.root))
     for dicom_id in sorted(best):
         _, grade, source = best[dicom_id]
         out.add(dicom_id, "multiclass", "edema_severity", "edema", {},

@@ -19,7 +19,7 @@ def candidates(ctx: TaskContext):
     table = read_cxr_lt(ctx.root)
     table = table.filter(pc.is_in(table.column("dicom_id"), value_set=ctx.frontal_ids)).sort_by("dicom_id")
     vectors = np.stack([table.column(name).to_numpy(zero_copy_only=False) for name in PAPER_LABELS], axis=1)
-    out = CandidateList(f"{CXR_LT.slug}/{CXR_LT.version}")
+    out = CandidateList(CXR_LT.tag(ctx.root))
     labels = list(PAPER_LABELS)
     for dicom_id, vector in zip(table.column("dicom_id").to_pylist(), vectors.tolist()):
         out.add(dicom_id, "multilabel", "findings10", "findings10", {"labels": labels},

@@ -19,7 +19,7 @@ def candidates(ctx: TaskContext):
     images = ctx.frontal.select(["dicom_id", "study_id"])
     joined = images.join(reports.select(["study_id", "findings", "impression"]), "study_id", join_type="inner")
     joined = joined.sort_by("dicom_id")
-    out = CandidateList(f"{MIMIC_CXR_REPORTS.slug}/{MIMIC_CXR_REPORTS.version}")
+    out = CandidateList(MIMIC_CXR_REPORTS.tag(ctx.root))
     for row in joined.to_pylist():
         parts = [(name, row[name]) for name in ("findings", "impression") if row[name]]
         if not parts:

@@ -18,7 +18,7 @@ def candidates(ctx: TaskContext):
     """One entry per question about a frontal image."""
     table = read_vqa(ctx.root)
     table = table.filter(pc.is_in(table.column("dicom_id"), value_set=ctx.frontal_ids))
-    out = CandidateList(f"{MIMIC_CXR_VQA.slug}/{MIMIC_CXR_VQA.version}")
+    out = CandidateList(MIMIC_CXR_VQA.tag(ctx.root))
     cols = [table.column(n).to_pylist() for n in ("dicom_id", "split", "idx", "question", "semantic_type",
                                                    "content_type", "answer")]
     for dicom_id, split, idx, question, semantic, content, answer in zip(*cols):
