@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imax_hub.errors import ImaxError, SourceError
 from imax_hub.sources import layout
+from imax_hub.sources.layout import LEDGER, read_sums
 from imax_hub.sources._csv import find_file
 from imax_hub.sources.cardiomegaly import read_cardiomegaly
 from imax_hub.sources.chexmask import ChexmaskStats, iter_chexmask
@@ -20,6 +21,7 @@ from imax_hub.sources.mimic_cxr_vqa import read_vqa
 from imax_hub.sources.pe_severity import read_pe_severity
 from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS, FileLog, recording
 from imax_hub.sources.reports import read_reports
+from imax_hub.tasks import registry
 
 
 @dataclass
@@ -72,8 +74,7 @@ class CheckReport:
     def tasks(self) -> dict[str, bool]:
         ok = {s.project.key for s in self.sources if s.ok}
         images = layout.MIMIC_CXR_JPG.key in ok
-        return {t: images and all(p.key in ok for p in layout.PROJECTS if t in p.tasks and p is not layout.MIMIC_CXR_JPG)
-                for t in layout.TASKS}
+        return {t.name: images and t.project.key in ok for t in registry.tasks()}
 
     @property
     def ok(self) -> bool:
@@ -113,8 +114,6 @@ def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = Fa
         first = paths.index(missing[0])
         message = (f"{len(missing)} of {len(paths)} images listed in the metadata are not on disk; "
                    f"first: {base / missing[0]}")
-        from imax_hub.download import LEDGER
-
         if (base / LEDGER).is_file():  # `imax download` fetched only the images a build selects: expected
             status.notes.append(f"{len(paths) - len(missing):,} of {len(paths):,} images on disk: a selective "
                                 "`imax download` (imax build checks the images it selects)")
@@ -157,8 +156,6 @@ READERS: dict[str, Callable] = {
 
 def verify_checksums(folder: Path, tick=None) -> tuple[int, list[str], int]:
     """(verified, failures, absent) for the files listed in ``folder/SHA256SUMS.txt``."""
-    from imax_hub.download import read_sums
-
     sums = folder / "SHA256SUMS.txt"
     if not sums.exists():
         raise SourceError(sums, "file not found; it is needed to verify checksums")

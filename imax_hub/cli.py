@@ -16,6 +16,7 @@ from rich.table import Table
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
 from imax_hub.files import is_local_path, write_atomic
+from imax_hub.lighteval_offline import install as install_lighteval_guards
 from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS
 
 _MAX_BAD_ROWS_HELP = ("Share of a source file's rows that may be set aside as unusable (0.01 = 1%) before the "
@@ -102,6 +103,7 @@ def check(
     """Pre-flight: which sources are present and readable, in which form, and which tasks they enable."""
     from imax_hub.check import count_files, run_check
     from imax_hub.sources import layout
+    from imax_hub.tasks import registry
 
     with _progress() as progress:
         report = run_check(root, verify=verify_checksums, allow_missing_images=allow_missing_images,
@@ -124,7 +126,7 @@ def check(
             files = f"{s.rows.get('images on disk', 0):,} JPGs" if p is layout.MIMIC_CXR_JPG else str(count_files(s.folder))
             rows = "\n".join(f"{k}: {v:,}" for k, v in s.rows.items())
         notes += [f"{p.title}: {n}" for n in s.notes + s.file_notes()]
-        tasks = "(images for all)" if p is layout.MIMIC_CXR_JPG else ", ".join(p.tasks)
+        tasks = "(images for all)" if p is layout.MIMIC_CXR_JPG else ", ".join(t.name for t in registry.for_project(p))
         version = "" if s.found is None else (s.found.version or p.version) + ("" if s.found.known else " (unknown)")
         table.add_row(p.title, status, version, s.forms, files, rows, tasks)
     out.print(table)
@@ -554,19 +556,20 @@ def pseudo_label(
 ) -> None:
     """Stage 2 of the three-stage strategy: pseudo-label the tasks DMAX images lack; write pseudo_imax configs."""
     from imax_hub.adapters import adapter_fingerprint, run_name
-    from imax_hub.backends import BASELINES
-    from imax_hub.evaluation import EvalOptions, _revision_of, make_model
-    from imax_hub.pseudo import PSEUDO_CONFIG, STAGE3_CONFIG, pseudo_label as run_pseudo
+    from imax_hub.backends import BASELINES, disable_prediction_cache, model_revision
+    from imax_hub.build.manifest import PSEUDO_CONFIG, STAGE3_CONFIG
+    from imax_hub.evaluation import EvalOptions, make_model
+    from imax_hub.pseudo import pseudo_label as run_pseudo
 
     if model in BASELINES:
         raise ImaxError(f"{model!r} is an evaluation baseline (it answers test items); pseudo-labels need a model")
     backend_model = make_model(EvalOptions(model=model, adapter=adapter, dataset=str(dataset), backend=backend,
                                            batch_size=batch_size, model_args=model_args))
-    backend_model._cache = None  # generations.jsonl is the resume point
+    disable_prediction_cache(backend_model)  # generations.jsonl is the resume point
     with _progress() as progress:
         # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
         model_id = run_name(Path(model).name if is_local_path(model) else model, adapter)
-        result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=_revision_of(backend_model),
+        result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=model_revision(backend_model),
                             config=config, max_images=max_images, tick=_Ticker(progress),
                             identity={"adapter_sha256": adapter_fingerprint(adapter)} if adapter else None)
     kept, dropped = sum(result.kept.values()), sum(result.dropped.values())
@@ -735,6 +738,7 @@ def setup_lighteval() -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    install_lighteval_guards()  # before any command imports lighteval: offline-safe, never uploads imax details
     try:
         app(args=args, prog_name="imax")
     except ImaxError as exc:

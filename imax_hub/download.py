@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote, urlsplit
 
+from imax_hub.build import needed_images
 from imax_hub.errors import ImaxError
 from imax_hub.files import sha256_file
 from imax_hub.sources import layout
+from imax_hub.sources.layout import LEDGER, read_sums  # noqa: F401  (read_sums: also this module's API)
 
 DEFAULT_BASE_URL = "https://physionet.org/files/"
 PHASES = ("metadata", "annotations", "images")
-LEDGER = ".imax-verified"
 PASSWORD_ENV = "PHYSIONET_PASSWORD"
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -118,24 +119,6 @@ def check_base_url(url: str) -> str:
         if loopback:
             return url.rstrip("/") + "/"
     raise ImaxError(f"--base-url must be https:// (or http:// to 127.0.0.1 for testing), not {url!r}")
-
-
-def read_sums(path: Path) -> list[tuple[str, str]]:
-    """(sha256, path) entries of a SHA256SUMS.txt, with a clear error naming the line."""
-    from imax_hub.errors import SourceError
-
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise SourceError(path, f"expected '<sha256> <path>', found {line[:80]!r}", line=n)
-        rel = parts[1].lstrip("*").strip()
-        if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:  # a list may never write outside its project
-            raise SourceError(path, f"path {rel!r} leaves the project folder", line=n)
-        out.append((parts[0].lower(), rel))
-    return out
 
 
 class Ledger:
@@ -330,14 +313,10 @@ def small_jobs(fetcher: Fetcher, projects: list[layout.Project], summary: Summar
 
 def image_jobs(fetcher: Fetcher, opts: DownloadOptions, summary: Summary) -> list[Job]:
     """The MIMIC-CXR-JPG images the build selection (on the metadata and annotations present) uses."""
-    from imax_hub.build import BuildOptions, needed_images
-
     project = layout.MIMIC_CXR_JPG
-    build_opts = BuildOptions(physionet_root=opts.root, out=opts.root / "unused", config=opts.config,
-                              target_images=opts.target_images, min_tasks=opts.min_tasks, split_by=opts.split_by,
-                              seed=opts.seed)
     try:
-        wanted = needed_images(build_opts)
+        wanted = needed_images(opts.root, config=opts.config, target_images=opts.target_images,
+                               min_tasks=opts.min_tasks, split_by=opts.split_by, seed=opts.seed)
     except ImaxError as exc:
         raise ImaxError(f"cannot select the images yet: {exc}\n  fetch the metadata and annotations first "
                         "(imax download without --only, or --only metadata,annotations)") from None

@@ -16,12 +16,16 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from imax_hub.lighteval_offline import install as _install_offline_guard
+from imax_hub.lighteval_offline import install as _install_lighteval_guards
 
-_install_offline_guard()
+_install_lighteval_guards()  # this module is also an API entry point: lighteval is imported by its functions
 
+from imax_hub.backends import model_revision  # noqa: E402
+from imax_hub.build import manifest as build_manifest  # noqa: E402
+from imax_hub.build.manifest import EVAL_PREFIX  # noqa: E402
 from imax_hub.errors import ImaxError  # noqa: E402
 from imax_hub.files import write_atomic  # noqa: E402
+from imax_hub.tasks import registry  # noqa: E402
 
 
 @dataclass
@@ -47,23 +51,18 @@ def safe_name(model: str) -> str:
 
 def check_dataset(dataset: str, config: str, tasks: list[str]) -> str | None:
     """Validate a local build (config present, eval configs present); return its fingerprint."""
-    from imax_hub.build.folder import EVAL_PREFIX, config_layout
-    from imax_hub.lighteval_tasks import TASKS_BY_NAME
-
     folder = Path(dataset)
     if not folder.is_dir():
         if dataset.startswith((".", "/", "~")) or os.sep in dataset.rstrip("/").split("/", 1)[-1]:
             raise ImaxError(f"dataset {dataset!r} not found: pass a folder written by `imax build` or a Hub repo id")
         return None  # a Hub repo id: datasets checks it when loading
-    manifest_path = folder / "build_manifest.json"
-    if not manifest_path.is_file():
-        raise ImaxError(f"{folder} is not a folder written by `imax build` (no build_manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
+    manifest = build_manifest.read_manifest(folder)
+    configs = {c["name"]: c for c in build_manifest.config_layout(manifest["shards"])}
     if config not in configs:
         raise ImaxError(f"{folder} has no config {config!r} (configs: {', '.join(c for c in configs if not c.startswith(EVAL_PREFIX))})")
     card = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
-    needed = sorted({TASKS_BY_NAME[t].task for t in tasks})
+    harness = {h.name: t.name for t, h in registry.harness_tasks()}
+    needed = sorted({harness[t] for t in tasks})
     for task in needed:
         name = f"{EVAL_PREFIX}{task}"
         if name not in configs:
@@ -121,11 +120,6 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _revision_of(model) -> str | None:
-    """Our backends' ``revision`` (Hub commit) or the stock class's ``model_sha``; None for local folders."""
-    return getattr(model, "revision", None) or getattr(model, "model_sha", None) or None
-
-
 def collect_records(tracker) -> list[dict]:
     """(id, task, subtask, answer, target, template_sha, prediction) of every scored item, from lighteval's details."""
     from imax_hub.lighteval_tasks import record_of
@@ -144,14 +138,15 @@ def run_eval(opts: EvalOptions) -> dict:
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
     from imax_hub.backends import BASELINES
-    from imax_hub.lighteval_tasks import TASK_NAMES, resolve_dataset, tasks_table
+    from imax_hub.lighteval_tasks import resolve_dataset, task_names, tasks_table
     from imax_hub.metrics import score
     from imax_hub.metrics.runs import to_results
 
-    tasks = opts.tasks or TASK_NAMES
-    unknown = [t for t in tasks if t not in TASK_NAMES]
+    names = task_names()
+    tasks = opts.tasks or names
+    unknown = [t for t in tasks if t not in names]
     if unknown:
-        raise ImaxError(f"unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(TASK_NAMES)}")
+        raise ImaxError(f"unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(names)}")
     dataset = resolve_dataset(opts.dataset)
     opts.dataset = dataset
     fingerprint = check_dataset(dataset, opts.config, tasks)
@@ -184,13 +179,10 @@ def run_eval(opts: EvalOptions) -> dict:
     scores = score(records, {r["id"]: r["prediction"] for r in records})
     command = None
     if fingerprint is not None:
-        from imax_hub.build.folder import public_command
-        from imax_hub.metrics.runs import read_manifest
-
-        command = public_command(read_manifest(Path(dataset)))
+        command = build_manifest.public_command(build_manifest.read_manifest(Path(dataset)))
     summary = to_results(scores, name=display, dataset_fingerprint=fingerprint, build_command=command)
     summary.update({
-        "model": {"id": opts.model, "revision": _revision_of(model),
+        "model": {"id": opts.model, "revision": model_revision(model),
                   "backend": "baseline" if opts.model in BASELINES else opts.backend,
                   "adapter": {"name": Path(opts.adapter).resolve().name, "sha256": adapter_fingerprint(opts.adapter)}
                   if opts.adapter else None},

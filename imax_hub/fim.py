@@ -175,7 +175,7 @@ def train_rows(folder: Path, config: str) -> tuple[list[dict], str]:
     """(id, messages, answer, image) of the train split of a build's config; and the build fingerprint."""
     import pyarrow.parquet as pq
 
-    from imax_hub.build.folder import train_shards
+    from imax_hub.build.manifest import train_shards
 
     manifest, paths = train_shards(folder, config)
     rows = []

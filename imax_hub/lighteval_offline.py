@@ -8,6 +8,11 @@ failed (or, under ``HF_HUB_OFFLINE=1``, never attempted) download becomes a non-
 lighteval already treats as "no file", and ``nltk.download`` is a no-op offline (only those built-in
 tasks need the files; ours need neither).
 
+The same hook keeps lighteval from uploading imax details (:mod:`imax_hub.upload_guard`): when lighteval's
+``EvaluationTracker`` module is imported its upload methods are wrapped, and when lighteval's command line
+starts (``lighteval …`` or ``python -m lighteval …``) with a push flag and imax tasks, it stops there,
+before any model is loaded.
+
 ``install()`` puts the guard on ``sys.meta_path``; our entry points call it before lighteval is imported.
 For the ``lighteval`` executable itself nothing of ours runs before its registry, so ``write_pth()``
 (run by ``make install`` and ``imax setup-lighteval``) adds a one-line ``.pth`` startup hook to the
@@ -22,7 +27,12 @@ import os
 import sys
 from pathlib import Path
 
+from imax_hub.errors import ImaxError
+from imax_hub.upload_guard import guard_tracker, refuse_push_flags
+
 GUARDED_MODULES = ("lighteval.tasks.tasks.tiny_benchmarks", "lighteval.tasks.tasks.ifeval.instructions_utils")
+TRACKER_MODULE = "lighteval.logging.evaluation_tracker"
+CLI_MODULE = "lighteval.__main__"
 PTH_NAME = "imax_hub_lighteval_offline.pth"
 # a .pth line that starts with "import" is executed at start-up; it must not fail if imax-hub is uninstalled
 PTH_LINE = ("import importlib.util as _u; _u.find_spec('imax_hub') and "
@@ -71,20 +81,50 @@ class _GuardedLoader(importlib.abc.Loader):
                 nltk.download = real_download
 
 
+class _TrackerLoader(importlib.abc.Loader):
+    """Loads lighteval's tracker module, then wraps its upload methods."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        guard_tracker(module.EvaluationTracker)
+
+
+def _refuse_pushing_imax_details() -> None:
+    """lighteval's command line is starting: with imax tasks, a push flag stops it here."""
+    if any("imax" in a for a in sys.argv[1:]):
+        try:
+            refuse_push_flags()
+        except ImaxError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname not in GUARDED_MODULES:
+        if fullname == CLI_MODULE:
+            _refuse_pushing_imax_details()
+            return None
+        if fullname not in GUARDED_MODULES and fullname != TRACKER_MODULE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _GuardedLoader(spec.loader)
+            spec.loader = (_TrackerLoader if fullname == TRACKER_MODULE else _GuardedLoader)(spec.loader)
         return spec
 
 
 def install() -> None:
-    """Put the guard in front of the import system (idempotent)."""
+    """Put the guards in front of the import system (idempotent)."""
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+    tracker = sys.modules.get(TRACKER_MODULE)
+    if tracker is not None:  # imported before the guard: wrap it now
+        guard_tracker(tracker.EvaluationTracker)
 
 
 def site_packages() -> Path:

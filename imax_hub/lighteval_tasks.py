@@ -7,64 +7,41 @@ share one test split, so there is no config to choose here (``imax eval --config
 
 Each task reads the ``eval-<task>`` config (images as paths, opened batch by batch by our backends) and
 scores with one lighteval corpus metric group whose computation is :func:`imax_hub.metrics.score`, so the
-numbers are the ones ``imax score`` gives; each value comes with a bootstrap standard error.
+numbers are the ones ``imax score`` gives; each value comes with a bootstrap standard error. The table is
+the task registry's harness tasks (:mod:`imax_hub.tasks.registry`).
+
+Importing this module only defines the table. The guards that keep lighteval offline-safe and keep it from
+uploading imax details are installed by the entry points: our commands, and for the ``lighteval`` command
+the start-up hook that ``imax setup-lighteval`` writes (:mod:`imax_hub.lighteval_guards`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
-from imax_hub.lighteval_offline import install as _install_offline_guard
+from lighteval.metrics.metrics_corpus import CorpusLevelComputation
+from lighteval.metrics.sample_preparator import Preparator
+from lighteval.metrics.utils.metric_utils import CorpusLevelMetricGrouping
+from lighteval.tasks.lighteval_task import LightevalTaskConfig
+from lighteval.tasks.requests import Doc, SamplingMethod
 
-_install_offline_guard()  # before anything imports lighteval's registry
+from imax_hub.build.manifest import EVAL_PREFIX, dataset_fingerprint, resolve_dataset
+from imax_hub.metrics import metrics_by_key, score
+from imax_hub.metrics.runs import bootstrap_standard_errors
+from imax_hub.tasks import registry
+from imax_hub.tasks.spec import HarnessTask, TaskSpec
 
-from lighteval.metrics.metrics_corpus import CorpusLevelComputation  # noqa: E402
-from lighteval.metrics.sample_preparator import Preparator  # noqa: E402
-from lighteval.metrics.utils.metric_utils import CorpusLevelMetricGrouping  # noqa: E402
-from lighteval.tasks.lighteval_task import LightevalTaskConfig  # noqa: E402
-from lighteval.tasks.requests import Doc, SamplingMethod  # noqa: E402
-
-from imax_hub.build.folder import EVAL_PREFIX  # noqa: E402
-from imax_hub.metrics import METRICS_BY_KEY  # noqa: E402
-from imax_hub.upload_guard import refuse_detail_uploads, refuse_push_flags  # noqa: E402
-
-refuse_push_flags()
-refuse_detail_uploads()
-
-DEFAULT_DATASET = "./imax"
 BOOTSTRAP_RESAMPLES = 1000
 
 
-@dataclass(frozen=True)
-class ImaxTask:
-    name: str
-    task: str
-    subtask: str | None
-    metrics: tuple[str, ...]
-    generation_size: int  # new tokens: a little above the longest answer of its kind
+def task_names() -> list[str]:
+    """The harness task names (``imax_calc_ctr``, ...), in order."""
+    return [h.name for _, h in registry.harness_tasks()]
 
 
-TASKS: tuple[ImaxTask, ...] = (
-    ImaxTask("imax_calc_ctr", "calculation", "ctr", ("ctr_mae", "ctr_rmse"), 16),
-    ImaxTask("imax_calc_cpar", "calculation", "cpar", ("cpar_mae", "cpar_rmse"), 16),
-    ImaxTask("imax_report", "report", None, ("report_bleu1", "report_rouge1", "report_meteor"), 256),
-    ImaxTask("imax_cls_multiclass", "multiclass", None, ("multiclass_acc",), 16),
-    ImaxTask("imax_cls_multilabel", "multilabel", None, ("multilabel_micro_f1", "multilabel_macro_f1"), 40),
-    ImaxTask("imax_rec", "rec", None, ("rec_iou", "rec_r50"), 32),
-    ImaxTask("imax_reg", "reg", None, ("reg_acc",), 16),
-    ImaxTask("imax_vqa_verify", "vqa", "verify", ("vqa_verify_acc",), 16),
-    ImaxTask("imax_vqa_choose", "vqa", "choose", ("vqa_choose_bleu1",), 32),
-    ImaxTask("imax_vqa_query", "vqa", "query", ("vqa_query_bleu1",), 64),
-)
-TASKS_BY_NAME = {t.name: t for t in TASKS}
-assert sorted(k for t in TASKS for k in t.metrics) == sorted(METRICS_BY_KEY), "every metric belongs to one task"
-
-
-def _spec_of(task_name: str) -> ImaxTask:
-    return TASKS_BY_NAME[task_name.split("|")[0]]
+def _spec_of(task_name: str) -> tuple[TaskSpec, HarnessTask]:
+    name = task_name.split("|")[0]
+    return next((t, h) for t, h in registry.harness_tasks() if h.name == name)
 
 
 def prompt_function(line: dict, task_name: str) -> Doc | None:
@@ -74,8 +51,8 @@ def prompt_function(line: dict, task_name: str) -> Doc | None:
     decoding every X-ray up front would not fit in memory. Our backends open images batch by batch and
     drop them again, so details files never carry image bytes.
     """
-    spec = _spec_of(task_name)
-    if line["task"] != spec.task or (spec.subtask is not None and line["subtask"] != spec.subtask):
+    task, harness = _spec_of(task_name)
+    if line["task"] != task.name or (harness.subtask is not None and line["subtask"] != harness.subtask):
         return None
     user_turn = [m for m in line["messages"] if m["role"] != "assistant"]
     return Doc(
@@ -127,47 +104,28 @@ class ImaxCorpusScore(CorpusLevelComputation):
     __str__ = __repr__
 
     def compute_corpus(self, items: list[dict]) -> dict[str, float]:
-        from imax_hub.metrics import score
-        from imax_hub.metrics.runs import bootstrap_standard_errors
-
         rows = sorted(items, key=lambda r: r["id"])
-        scores = score(rows, {r["id"]: r["prediction"] for r in rows}, meteor="report_meteor" in self.names)
+        scores = score(rows, {r["id"]: r["prediction"] for r in rows}, metrics=set(self.names))
         out = {k: scores.metrics[k].value for k in self.names}
         out.update({f"{k}_stderr": v for k, v in
                     bootstrap_standard_errors(scores, self.names, n_boot=BOOTSTRAP_RESAMPLES).items()})
         return out
 
 
-def metric_group(spec: ImaxTask) -> CorpusLevelMetricGrouping:
-    corpus = ImaxCorpusScore(spec.metrics)
+def metric_group(harness: HarnessTask) -> CorpusLevelMetricGrouping:
+    corpus = ImaxCorpusScore(harness.metrics)
+    specs = metrics_by_key()
     return CorpusLevelMetricGrouping(
-        metric_name=list(spec.metrics),
-        higher_is_better={k: METRICS_BY_KEY[k].higher_is_better for k in spec.metrics},
+        metric_name=list(harness.metrics),
+        higher_is_better={k: specs[k].higher_is_better for k in harness.metrics},
         category=SamplingMethod.GENERATIVE,
-        sample_level_fn=ItemPreparator(spec.metrics),
-        corpus_level_fn=dict.fromkeys(spec.metrics, corpus),
+        sample_level_fn=ItemPreparator(harness.metrics),
+        corpus_level_fn=dict.fromkeys(harness.metrics, corpus),
     )
 
 
-def dataset_fingerprint(dataset: str) -> str | None:
-    """The build fingerprint of a local folder (None for a Hub repo id)."""
-    manifest = Path(dataset) / "build_manifest.json"
-    if manifest.is_file():
-        return json.loads(manifest.read_text())["fingerprint"]
-    return None
-
-
-def resolve_dataset(dataset: str | os.PathLike | None = None) -> str:
-    """A local folder (made absolute) or a Hub repo id, from the argument, ``IMAX_DATASET`` or ``./imax``."""
-    value = str(dataset or os.environ.get("IMAX_DATASET") or DEFAULT_DATASET)
-    path = Path(value).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    return value
-
-
 def tasks_table(dataset: str | os.PathLike | None = None, revision: str | None = None) -> list[LightevalTaskConfig]:
-    """The ten task configs for one dataset (argument, ``IMAX_DATASET`` or ``./imax``)."""
+    """The task configs for one dataset (argument, ``IMAX_DATASET`` or ``./imax``)."""
     dataset = resolve_dataset(dataset)
     fingerprint = dataset_fingerprint(dataset)
     # lighteval's prediction cache keys on the task config (prompt functions by name only): a rebuilt
@@ -175,22 +133,30 @@ def tasks_table(dataset: str | os.PathLike | None = None, revision: str | None =
     version = int(fingerprint[:8], 16) if fingerprint else 0
     return [
         LightevalTaskConfig(
-            name=spec.name,
+            name=harness.name,
             prompt_function=prompt_function,
             hf_repo=dataset,
-            hf_subset=f"{EVAL_PREFIX}{spec.task}",
+            hf_subset=f"{EVAL_PREFIX}{task.name}",
             hf_revision=revision or os.environ.get("IMAX_REVISION") or None,
             hf_avail_splits=["test"],
             evaluation_splits=["test"],
             few_shots_split="test",
-            metrics=[metric_group(spec)],
-            generation_size=spec.generation_size,
+            metrics=[metric_group(harness)],
+            generation_size=harness.generation_size,
             stop_sequence=[],
             version=version,
         )
-        for spec in TASKS
+        for task, harness in registry.harness_tasks()
     ]
 
 
+def __getattr__(name: str):
+    # the names lighteval and older callers read; computed on access, so a task registered later is included
+    if name == "TASKS":
+        return tuple(h for _, h in registry.harness_tasks())
+    if name == "TASK_NAMES":
+        return task_names()
+    raise AttributeError(f"module 'imax_hub.lighteval_tasks' has no attribute {name!r}")
+
+
 TASKS_TABLE = tasks_table()
-TASK_NAMES = [t.name for t in TASKS]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,16 +26,24 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imax_hub.build import manifest as build_manifest
+from imax_hub.build.folder import write_card, write_split
+from imax_hub.build.manifest import PSEUDO_CONFIG, STAGE3_CONFIG  # noqa: F401  (the configs this module writes)
+from imax_hub.build.rows import ROW_SCHEMA, messages_column
+from imax_hub.build.stats import describe, write_stats
 from imax_hub.errors import ImaxError
 from imax_hub.files import write_atomic
+from imax_hub.tasks import ANATOMY, MODALITY, registry
+from imax_hub.tasks.spec import TaskSpec
+from imax_hub.tasks.templates import pick_variant
 
-PSEUDO_CONFIG = "pseudo_imax"
-STAGE3_CONFIG = "pseudo_imax-stage3"
-PSEUDO_TASKS = ("calculation", "report", "multiclass", "multilabel", "rec")
-NOT_PSEUDO = {"reg": "its prompt needs a box", "vqa": "its prompt needs a question"}
 PSEUDO_COLUMNS = [("origin", pa.string()), ("pseudo_model", pa.string()), ("pseudo_revision", pa.string())]
-REPORT_CHARS = (10, 4000)  # a report shorter or longer than this is implausible
 Tick = Callable[[str, int, int], None]
+
+
+def pseudo_tasks() -> tuple[TaskSpec, ...]:
+    """The tasks whose prompt needs no annotation, so an image without them can be asked."""
+    return tuple(t for t in registry.tasks() if t.pseudo is not None)
 
 
 @dataclass
@@ -53,66 +60,15 @@ class PseudoResult:
 
 def _units(dicom_id: str, have: set[str], seed: int) -> list[tuple[str, str, str, dict]]:
     """(task, subtask, key, inputs) of the pseudo-labellable entries an image lacks."""
-    from imax_hub.tasks.grounding import STRUCTURES, _pick
-    from imax_hub.tasks.multilabel import PAPER_LABELS
-
-    out = []
-    if "calculation" not in have:
-        out += [("calculation", m, m, {"measure": m}) for m in ("ctr", "cpar")]
-    if "report" not in have:
-        out.append(("report", "findings_impression", "report", {}))
-    if "multiclass" not in have:
-        out.append(("multiclass", "edema_severity", "edema", {}))
-    if "multilabel" not in have:
-        out.append(("multilabel", "findings10", "findings10", {"labels": list(PAPER_LABELS)}))
-    if "rec" not in have:
-        key, name = STRUCTURES[_pick(seed, dicom_id, "rec", len(STRUCTURES))]
-        out.append(("rec", key, key, {"structure": name}))
-    return out
+    return [(t.name, *unit) for t in pseudo_tasks() if t.name not in have for unit in t.pseudo.units(dicom_id, seed)]
 
 
 def parse_pseudo(task: str, inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
     """The structured target of a generated answer, or (None, why it was dropped)."""
-    from imax_hub import parsing
-    from imax_hub.sources.pe_severity import GRADES
-
-    text = (text or "").strip()
-    if task == "calculation":
-        value = parsing.parse_number(text)
-        if value is None:
-            return None, "no number"
-        if not 0 < value < 1:  # CTR and CPAR are ratios of a part to a whole
-            return None, "ratio outside (0, 1)"
-        return {"measure": inputs["measure"], "value": round(value, 4)}, ""
-    if task == "report":
-        if not REPORT_CHARS[0] <= len(text) <= REPORT_CHARS[1]:
-            return None, f"report length outside {REPORT_CHARS[0]}-{REPORT_CHARS[1]} characters"
-        if sum(bool(re.fullmatch(r"[A-Za-z][A-Za-z'-]*[.,;:]?", w)) for w in text.split()) < 3:
-            return None, "report without three words"
-        return {"text": " ".join(text.split()), "sections": ["findings", "impression"]}, ""
-    if task == "multiclass":
-        grade = parsing.parse_grade(text)
-        if grade is None:
-            return None, "not an edema grade"
-        return {"grade": grade, "name": GRADES[grade]}, ""
-    if task == "multilabel":
-        vector = parsing.parse_label_vector(text, len(inputs["labels"]))
-        if vector is None:
-            return None, "not 10 binary digits"
-        return {"labels": inputs["labels"], "vector": vector}, ""
-    if task == "rec":
-        grid = parsing.parse_box(text)
-        if grid is None:
-            return None, "no box"
-        x1, y1, x2, y2 = grid
-        if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
-            return None, "box empty or outside the image"
-        w, h = image_size
-        # grid edges back to an inclusive pixel box (the inverse of tasks.grounding.box_to_grid, rounded)
-        box = [round(x1 * w / 1000), round(y1 * h / 1000), max(round(x2 * w / 1000) - 1, 0),
-               max(round(y2 * h / 1000) - 1, 0)]
-        return {"structure": inputs["structure"], "box": box, "box_grid": grid, "image_size": [w, h]}, ""
-    raise ImaxError(f"task {task!r} cannot be pseudo-labelled ({NOT_PSEUDO.get(task, 'unknown task')})")
+    spec = registry.get(task)
+    if spec.pseudo is None:
+        raise ImaxError(f"task {task!r} cannot be pseudo-labelled ({spec.not_pseudo or 'no pseudo-label rule'})")
+    return spec.pseudo.target(inputs, (text or "").strip(), image_size)
 
 
 def _image_size(image: dict) -> tuple[int, int]:
@@ -155,29 +111,21 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     """
     from lighteval.tasks.requests import Doc
 
-    from imax_hub.build import folder as folder_mod
-    from imax_hub.build.rows import ROW_SCHEMA, messages_column
-    from imax_hub.build.stats import describe, write_stats
-    from imax_hub.lighteval_tasks import TASKS as EVAL_TASKS
-    from imax_hub.metrics.runs import read_manifest
-    from imax_hub.tasks import ANATOMY, MODALITY, TASK_FAMILY
-    from imax_hub.tasks.templates import load_template, pick_variant
-
-    manifest, paths = folder_mod.train_shards(folder, config)
+    manifest, paths = build_manifest.train_shards(folder, config)
     seed = manifest["options"]["seed"]
     real = pa.concat_tables([pq.read_table(p) for p in paths]).sort_by("id")
     by_image: dict[str, dict] = {}
     for i, (d, t) in enumerate(zip(real.column("dicom_id").to_pylist(), real.column("task").to_pylist())):
         entry = by_image.setdefault(d, {"tasks": set(), "row": i})
         entry["tasks"].add(t)
-    budget = {t: max(s.generation_size for s in EVAL_TASKS if s.task == t) for t in PSEUDO_TASKS}
+    budget = {t.name: max(h.generation_size for h in t.harness) for t in pseudo_tasks()}
     meta = real.select(["dicom_id", "subject_id", "study_id", "image", "image_path"]).to_pylist()
     units = []  # (row id, dicom, task, subtask, key, inputs, variant, template)
     if max_images is not None and max_images < 1:
         raise ImaxError(f"max_images must be at least 1, not {max_images}")
     for dicom in sorted(by_image)[:max_images]:
         for task, subtask, key, inputs in _units(dicom, by_image[dicom]["tasks"], seed):
-            template = load_template(task)
+            template = registry.get(task).template
             row_id = f"{dicom}/{task}/{key}"
             units.append((row_id, dicom, task, subtask, key, inputs, pick_variant(row_id, template.n_variants, seed),
                           template))
@@ -225,7 +173,7 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     for row_id, dicom, task, subtask, key, inputs, variant, template in units:
         m = meta[by_image[dicom]["row"]]
         size = (0, 0)
-        if task == "rec":  # the box goes back to pixels of this image
+        if registry.get(task).pseudo.needs_image_size:  # e.g. a box goes back to pixels of this image
             size = sizes[dicom] if dicom in sizes else sizes.setdefault(dicom, _image_size(m["image"]))
         target, why = parse_pseudo(task, inputs, done[row_id], size)
         if target is None:
@@ -239,7 +187,7 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
                             ("task", task), ("subtask", subtask), ("prompt", prompt), ("answer", answer),
                             ("target", json.dumps(target, separators=(",", ":"))), ("source", f"pseudo:{model_id}"),
                             ("template_id", template.template_id(variant)), ("template_sha", template.sha256),
-                            ("modality", MODALITY), ("anatomy", ANATOMY), ("task_family", TASK_FAMILY[task])):
+                            ("modality", MODALITY), ("anatomy", ANATOMY), ("task_family", registry.get(task).family)):
             rows[name].append(value)
     if rows["id"]:
         rows["messages"] = messages_column(rows["prompt"], rows["answer"])
@@ -260,24 +208,22 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     stats["pseudo_imax_train"] = describe(table)
     stats["pseudo_imax_train"]["pseudo_entries"] = n_pseudo
     write_stats(stats, Path(folder) / "stats")
-    folder_mod.write_card(Path(folder), read_manifest(folder), stats)
+    write_card(Path(folder), build_manifest.read_manifest(folder), stats)
     return result
 
 
 def write_pseudo_config(folder: Path, manifest: dict, table: pa.Table, info: dict) -> None:
     """Replace the folder's pseudo_imax shards and record them (and how they were made) in the manifest."""
-    from imax_hub.build import folder as folder_mod
-
     tmp = folder / f".{PSEUDO_CONFIG}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        records = folder_mod.write_split(table, tmp, PSEUDO_CONFIG, "train", embedded=False, pseudo=True)
+        records = write_split(table, tmp, PSEUDO_CONFIG, "train", embedded=False, pseudo=True)
         final = folder / "data" / PSEUDO_CONFIG
         shutil.rmtree(final, ignore_errors=True)
         (tmp / "data" / PSEUDO_CONFIG).replace(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest["shards"] = [s for s in manifest["shards"] if s["config_dir"] != PSEUDO_CONFIG] + records
-    manifest["fingerprint"] = folder_mod.fingerprint(manifest["shards"])
+    manifest["fingerprint"] = build_manifest.fingerprint(manifest["shards"])
     manifest[PSEUDO_CONFIG] = info
-    write_atomic(folder / "build_manifest.json", json.dumps(manifest, indent=2) + "\n")
+    build_manifest.write_manifest(folder, manifest)

@@ -107,7 +107,7 @@ def training_rows(folder: Path, config: str, max_samples: int | None, seed: int,
     """The config's train split as ``datasets`` loads it (images left encoded), and the build fingerprint."""
     from datasets import Image, load_dataset
 
-    from imax_hub.build.folder import train_shards
+    from imax_hub.build.manifest import train_shards
 
     manifest, _ = train_shards(folder, config)  # a clear error before datasets' own
     ds = load_dataset(str(folder), config, split="train", cache_dir=cache_dir)

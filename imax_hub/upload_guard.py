@@ -26,28 +26,41 @@ def _has_imax_details(tracker) -> bool:
     return any(str(name).startswith("imax_") for name in details)
 
 
-def refuse_detail_uploads() -> None:
+def guard_tracker(tracker_class) -> None:
     """Wrap lighteval's upload methods (once) so that they raise for trackers holding imax details."""
-    from lighteval.logging.evaluation_tracker import EvaluationTracker
-
-    if getattr(EvaluationTracker, "_imax_guarded", False):
+    if getattr(tracker_class, "_imax_guarded", False):
         return
     for name in GUARDED_METHODS:
-        original = getattr(EvaluationTracker, name)
+        original = getattr(tracker_class, name)
 
         def guarded(self, *args, _original=original, _name=name, **kwargs):
             if _has_imax_details(self):
                 raise ImaxError(MESSAGE.format(what=f"the upload ({_name})"))
             return _original(self, *args, **kwargs)
 
-        setattr(EvaluationTracker, name, guarded)
-    EvaluationTracker._imax_guarded = True
+        setattr(tracker_class, name, guarded)
+    tracker_class._imax_guarded = True
+
+
+def refuse_detail_uploads() -> None:
+    """Guard lighteval's ``EvaluationTracker`` (imports it)."""
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+
+    guard_tracker(EvaluationTracker)
+
+
+def is_lighteval_command(argv: list[str]) -> bool:
+    """``lighteval …`` or ``python -m lighteval …`` (argv[0] is "-m" while the module is being found)."""
+    if not argv:
+        return False
+    first = argv[0].replace("\\", "/")
+    return Path(first).name.startswith("lighteval") or first == "-m" or first.endswith("lighteval/__main__.py")
 
 
 def refuse_push_flags(argv: list[str] | None = None) -> None:
     """Stop a ``lighteval`` command line that asks to push, before any model is loaded."""
     argv = sys.argv if argv is None else argv
-    if argv and Path(argv[0]).name.startswith("lighteval"):
+    if is_lighteval_command(argv):
         flags = [a for a in argv[1:] if a.split("=", 1)[0] in PUSH_FLAGS]
         if flags:
             raise ImaxError(MESSAGE.format(what=" and ".join(flags)))

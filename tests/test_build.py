@@ -11,8 +11,8 @@ import yaml
 
 from imax_hub.build import BuildOptions, build
 from imax_hub.errors import ImaxError
-from imax_hub.parsing import parse_answer_list, parse_box, parse_grade, parse_label_vector, parse_number
-from imax_hub.sources.layout import TASKS
+from imax_hub.tasks.answers import parse_answer_list, parse_box, parse_grade, parse_label_vector, parse_number
+from imax_hub.tasks.registry import names as task_names
 from imax_hub.synth import synthesize
 
 
@@ -36,7 +36,7 @@ def _rows(folder: Path, data_dir: str, split: str) -> list[dict]:
 
 
 def _split_rows(folder: Path, prefix: str, split: str) -> list[dict]:
-    return [r for t in TASKS for r in _rows(folder, f"{prefix}{t}", split)]
+    return [r for t in task_names() for r in _rows(folder, f"{prefix}{t}", split)]
 
 
 def test_no_test_patient_in_any_train_split(built):
@@ -79,7 +79,7 @@ def test_dmax_matches_imax_train_per_task_and_stays_decentralised(built):
     imax_train = _split_rows(out, "", "train")
     imax_images = {r["dicom_id"] for r in imax_train + _split_rows(out, "", "test")}
     shortfall = result.manifest["selection"]["dmax_shortfall"]
-    for t in TASKS:
+    for t in task_names():
         n_imax = sum(r["task"] == t for r in imax_train)
         n_dmax = len(_rows(out, f"dmax-{t}", "train"))
         assert n_dmax == n_imax - shortfall.get(t, 0), t
@@ -121,7 +121,7 @@ def test_every_answer_parses_back_to_its_target(built):
             assert parse_box(r["prompt"]) == target["box_grid"]
         if r["task"] == "rec":
             assert target["structure"] in r["prompt"]
-    assert seen == set(TASKS)
+    assert seen == set(task_names())
 
 
 def test_rows_carry_chat_messages_template_ids_and_mat_triplet(built):
@@ -179,7 +179,7 @@ def test_load_dataset_round_trips_every_config(built, monkeypatch):
     monkeypatch.chdir(out.parent)
     card = yaml.safe_load((out / "README.md").read_text().split("---")[1])
     names = [c["config_name"] for c in card["configs"]]
-    assert {"imax", "dmax", *TASKS, *(f"dmax-{t}" for t in TASKS), *(f"eval-{t}" for t in TASKS)} == set(names)
+    assert {"imax", "dmax", *task_names(), *(f"dmax-{t}" for t in task_names()), *(f"eval-{t}" for t in task_names())} == set(names)
     ds = load_dataset("imax", split="train")
     row = ds[0]
     assert row["image"].size[0] > 0  # decoded by PIL from the absolute path
@@ -235,7 +235,7 @@ def test_manifest_records_inputs_options_templates_and_shards(built, build_tree)
     assert inputs[meta]["sha256"] == hashlib.sha256((build_tree / meta).read_bytes()).hexdigest()
     assert len(m["inputs"]) == 1 + 1 + 2 + 3 + 3 + 1 + 3
     assert m["options"]["seed"] == 0 and m["options"]["split_by"] == "patient"
-    assert set(m["templates"]) == set(TASKS)
+    assert set(m["templates"]) == set(task_names())
     for s in m["shards"]:
         assert hashlib.sha256((out / s["path"]).read_bytes()).hexdigest() == s["sha256"]
     assert not any(p.name.startswith(".") for p in out.parent.iterdir())  # no temporary folders left behind

@@ -81,7 +81,7 @@ def test_download_then_build_is_the_full_trees_build_and_a_rerun_fetches_nothing
                       server.url, "--target-images", 20, "--jobs", 4)
     assert code == 0, text
     assert "failed 0" in text and PASSWORD not in text
-    wanted = needed_images(BuildOptions(physionet_root=full_tree, out=tmp_path / "x", **SELECT))
+    wanted = needed_images(full_tree, **SELECT)
     jpgs = sorted(str(p.relative_to(root / "mimic-cxr-jpg" / "2.1.0")) for p in root.rglob("*.jpg"))
     assert jpgs == wanted  # exactly the selected images…
     assert len(jpgs) < len(list(full_tree.rglob("*.jpg")))  # …not the whole tree

@@ -76,7 +76,8 @@ def _doc(path: Path) -> dict:
 
 
 def test_eval_yaml_has_one_task_per_metric_with_directions(demo):
-    from imax_hub.build.folder import config_layout, eval_yaml
+    from imax_hub.build.folder import eval_yaml
+    from imax_hub.build.manifest import config_layout
 
     ev = yaml.safe_load((demo["folder"] / "eval.yaml").read_text())
     assert set(ev) == {"name", "description", "evaluation_framework", "tasks"}  # no keys outside the Hub spec

@@ -11,10 +11,11 @@ import pytest
 
 from imax_hub.errors import ImaxError
 from imax_hub.metrics import METRICS, score
+from imax_hub.tasks import registry
 from imax_hub.metrics import families, text
-from imax_hub.metrics.normalize import normalize_answer
+from imax_hub.tasks.normalize import normalize_answer
 from imax_hub.metrics.runs import check_comparable, compare, delta, relative_gain, to_results
-from imax_hub.parsing import parse_answer_list, parse_box, parse_grade, parse_label_vector, parse_number
+from imax_hub.tasks.answers import parse_answer_list, parse_box, parse_grade, parse_label_vector, parse_number
 
 WORDS = "heart lung normal size effusion pleural no acute process the a left right mild opacity . , ; ( )".split()
 
@@ -68,8 +69,23 @@ def test_parsers_never_raise_on_junk_and_stay_linear_on_huge_outputs():
 
 # --- families: golden values -------------------------------------------------------------------------
 
+def _items(task: str, statistic: str, preds: list[str], targets: list[dict]):
+    """(per-item statistics, parsed) of one task's metric family, as score() computes them."""
+    spec = registry.get(task)
+    rows = [{"target": t, "answer": ""} for t in targets]
+    stats, _ = families.FAMILIES[spec.scorer][statistic].compute(preds, rows, spec)
+    return stats, np.array([spec.parse(p, t) is not None for p, t in zip(preds, targets)])
+
+
+def _golds(statistic: str, preds: list[str], golds: list[str]):
+    spec = registry.get("vqa")
+    rows = [{"target": {}, "answer": g} for g in golds]
+    stats, _ = families.FAMILIES[spec.scorer][statistic].compute(preds, rows, spec)
+    return stats, np.array([spec.parse(p, {}) is not None for p in preds])
+
+
 def test_calculation_golden_and_worst_case_policy():
-    stats, parsed = families.calculation(["0.5000", "junk", "1.7"], [{"value": 0.4}, {"value": 0.3}, {"value": 0.8}])
+    stats, parsed = _items("calculation", "mae", ["0.5000", "junk", "1.7"], [{"value": 0.4}, {"value": 0.3}, {"value": 0.8}])
     assert parsed.tolist() == [True, False, False]
     # junk -> far end 1.0 (gold 0.3): 0.7; 1.7 is outside [0, 1] -> far end 0.0 (gold 0.8): 0.8
     assert stats[:, 0] == pytest.approx([0.1, 0.7, 0.8])
@@ -80,7 +96,7 @@ def test_calculation_golden_and_worst_case_policy():
 
 def test_iou_and_recall_at_half():
     assert families.box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(1 / 3)
-    stats, parsed = families.rec(["<0><0><10><5>", "<0><0><10><10>", "<5><5><5><9>", "none"],
+    stats, parsed = _items("rec", "iou", ["<0><0><10><5>", "<0><0><10><10>", "<5><5><5><9>", "none"],
                                  [{"box_grid": [0, 0, 10, 10]}] * 4)
     assert stats[:, 0].tolist() == [0.5, 1.0, 0.0, 0.0]
     assert stats[:, 1].tolist() == [1.0, 1.0, 0.0, 0.0]  # IoU exactly 0.5 counts (>= 0.5)
@@ -88,7 +104,7 @@ def test_iou_and_recall_at_half():
 
 
 def test_verify_uses_containment_as_the_reference_does():
-    stats, _ = families.vqa_verify(["Not sure.", "Yes.", "maybe"], ["no", "yes", "no"])
+    stats, _ = _golds("acc-contains", ["Not sure.", "Yes.", "maybe"], ["no", "yes", "no"])
     assert stats[:, 0].tolist() == [1.0, 1.0, 0.0]  # "no" is inside "not sure": the reference's rule, kept
 
 
@@ -102,18 +118,18 @@ def test_multilabel_f1_parity_with_scikit_learn():
     gold[:, 7] = 0  # a label never present: macro-F1 zero-division behaviour
     pred = np.where(rng.random((300, 10)) < 0.8, gold, 1 - gold)
     preds = [",".join(map(str, p)) for p in pred]
-    stats, parsed = families.multilabel(preds, [{"vector": g.tolist()} for g in gold])
+    stats, parsed = _items("multilabel", "micro-f1", preds, [{"vector": g.tolist()} for g in gold])
     sums = stats.sum(0)[None, :]
     micro = METRICS_BY_KEY["multilabel_micro_f1"].reduce(sums, np.array([300]))[0]
     macro = METRICS_BY_KEY["multilabel_macro_f1"].reduce(sums, np.array([300]))[0]
     assert micro == pytest.approx(100 * f1_score(gold, pred, average="micro", zero_division=1), abs=1e-9)
     assert macro == pytest.approx(100 * f1_score(gold, pred, average="macro", zero_division=1), abs=1e-9)
     none = np.zeros((5, 10), dtype=int)  # nothing positive anywhere: agreement, as scikit-learn's zero_division=1
-    stats, _ = families.multilabel([",".join(["0"] * 10)] * 5, [{"vector": v.tolist()} for v in none])
+    stats, _ = _items("multilabel", "micro-f1", [",".join(["0"] * 10)] * 5, [{"vector": v.tolist()} for v in none])
     for key, avg in (("multilabel_micro_f1", "micro"), ("multilabel_macro_f1", "macro")):
         value = METRICS_BY_KEY[key].reduce(stats.sum(0)[None, :], np.array([5]))[0]
         assert value == 100 * f1_score(none, none, average=avg, zero_division=1) == 100
-    stats, parsed = families.multilabel(["garbage"], [{"vector": gold[0].tolist()}])
+    stats, parsed = _items("multilabel", "micro-f1", ["garbage"], [{"vector": gold[0].tolist()}])
     assert not parsed[0] and stats[0, 0::3].sum() == 0  # unparsed: every label wrong, no true positive
 
 
@@ -155,7 +171,7 @@ def test_vqa_bleu1_matches_nltk():
     rng = random.Random(3)
     preds = [_sentence(rng, 1, 6) for _ in range(200)]
     golds = [_sentence(rng, 1, 6) for _ in range(200)]
-    stats, _ = families.vqa_bleu1(preds, golds)
+    stats, _ = _golds("bleu1-sentence", preds, golds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for p, g, s in zip(preds, golds, stats[:, 0]):
@@ -333,15 +349,15 @@ def test_compare_refuses_runs_that_are_not_comparable():
 
 
 def test_accuracy_and_vqa_bleu1_golden():
-    stats, parsed = families.multiclass(["Interstitial edema.", "edema", "none"],
+    stats, parsed = _items("multiclass", "acc", ["Interstitial edema.", "edema", "none"],
                                         [{"grade": 2}, {"grade": 2}, {"grade": 3}])
     assert stats[:, 0].tolist() == [1.0, 0.0, 0.0] and parsed.tolist() == [True, False, True]
-    stats, parsed = families.reg(["The left lung", "lung", "right lung"],
+    stats, parsed = _items("reg", "acc", ["The left lung", "lung", "right lung"],
                                  [{"structure": "left lung"}, {"structure": "left lung"}, {"structure": "heart"}])
     assert stats[:, 0].tolist() == [1.0, 0.0, 0.0] and parsed.tolist() == [True, False, True]
     # "left lung" vs gold "left lung, right lung" -> "left lung right lung": 2 of 2 unigrams match,
     # brevity penalty exp(1 - 4/2)
-    stats, _ = families.vqa_bleu1(["left lung"], ["left lung, right lung"])
+    stats, _ = _golds("bleu1-sentence", ["left lung"], ["left lung, right lung"])
     assert stats[0, 0] == pytest.approx(math.exp(-1))
 
 

@@ -11,3 +11,14 @@ last finished chunk) and drop each image after use, so no details file ever carr
 
 BACKENDS = ("transformers", "stock", "vllm")
 BASELINES = ("oracle", "prior")
+
+
+def model_revision(model) -> str | None:
+    """The Hub commit a loaded model came from: our backends' ``revision`` or lighteval's stock class's
+    ``model_sha``; None for local folders and baselines."""
+    return getattr(model, "revision", None) or getattr(model, "model_sha", None) or None
+
+
+def disable_prediction_cache(model) -> None:
+    """Generate afresh, without lighteval's prediction cache (callers with a resume file of their own)."""
+    model._cache = None

@@ -1,10 +1,10 @@
 """Baselines that need no weights: ``oracle`` (the gold answer: the wiring check) and ``prior`` (a floor).
 
 ``prior`` answers every test item with what the train split says most often for the item's task and
-subtask — the mean value for CTR/CPAR, the mean box for REC, the most frequent answer otherwise (ties:
-the alphabetically first). It uses the subtask only where the prompt states it (which ratio, which
-structure, which report section, which question type); for REG the subtask is the answer, so REG's
-prior is per task.
+subtask — what the task's spec says (``TaskSpec.prior``: the mean value for CTR/CPAR, the mean box for
+REC), else the most frequent answer (ties: the alphabetically first). It uses the subtask only where the
+prompt states it (``TaskSpec.subtask_in_prompt``: which ratio, which structure, which report section,
+which question type); for REG the subtask is the answer, so REG's prior is per task.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-import numpy as np
 from lighteval.models.abstract_model import ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 
 from imax_hub.backends.common import GenerativeModel, drop_images
+from imax_hub.build.manifest import resolve_dataset
 from imax_hub.errors import ImaxError
-
-SUBTASK_NOT_IN_PROMPT = {"reg"}
+from imax_hub.tasks import registry
 
 
 class BaselineConfig(ModelConfig):
@@ -38,7 +37,7 @@ class _NoCache:
 
 
 def _prior_key(task: str, subtask: str) -> tuple[str, str]:
-    return (task, "" if task in SUBTASK_NOT_IN_PROMPT else subtask)
+    return (task, subtask if registry.get(task).subtask_in_prompt else "")
 
 
 def prior_answers(rows) -> dict[tuple[str, str], str]:
@@ -48,12 +47,9 @@ def prior_answers(rows) -> dict[tuple[str, str], str]:
         groups[_prior_key(r["task"], r["subtask"])].append(r)
     out = {}
     for key, members in groups.items():
-        task = key[0]
-        if task == "calculation":
-            out[key] = f"{np.mean([json.loads(r['target'])['value'] for r in members]):.4f}"
-        elif task == "rec":
-            box = np.mean([json.loads(r["target"])["box_grid"] for r in members], axis=0)
-            out[key] = "".join(f"<{int(np.floor(v + 0.5))}>" for v in box)
+        prior = registry.get(key[0]).prior
+        if prior is not None:
+            out[key] = prior([json.loads(r["target"]) for r in members])
         else:
             counts = Counter(r["answer"] for r in members)
             best = max(counts.values())
@@ -79,8 +75,6 @@ class BaselineModel(GenerativeModel):
         self._cache = _NoCache()
         self.answers: dict[tuple[str, str], str] = {}
         if config.model_name == "prior":
-            from imax_hub.lighteval_tasks import resolve_dataset
-
             self.answers = prior_answers(load_train_rows(resolve_dataset(config.dataset), config.config,
                                                          config.revision))
 

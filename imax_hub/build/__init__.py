@@ -7,7 +7,6 @@ succeeded, so a failed or interrupted build leaves any previous output untouched
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -20,42 +19,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imax_hub import __version__
+from imax_hub.build import folder as folder_mod
+from imax_hub.build import manifest as build_manifest
+from imax_hub.build import rows as rows_mod
+from imax_hub.build import selection
+from imax_hub.build import stats as stats_mod
+from imax_hub.build.rows import encode_image
 from imax_hub.errors import ImaxError
-from imax_hub.sources import layout, readlog
+from imax_hub.files import sha256_file
+from imax_hub.sources import layout, mimic_cxr_jpg, readlog
 from imax_hub.sources._csv import find_file
 from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS, ReadLog, recording
+from imax_hub.tasks import TaskContext, registry
+from imax_hub.tasks.spec import TaskSpec
 
 Tick = Callable[[str, int, int], None]
-
-# Which candidate module covers which tasks, and the project it needs besides MIMIC-CXR-JPG.
-TASK_SOURCES = (
-    ("calculation", ("calculation",), layout.CXR_CARDIOMEGALY),
-    ("report", ("report",), layout.MIMIC_CXR_REPORTS),
-    ("multiclass", ("multiclass",), layout.PE_SEVERITY),
-    ("multilabel", ("multilabel",), layout.CXR_LT),
-    ("grounding", ("rec", "reg"), layout.CHEXMASK),
-    ("vqa", ("vqa",), layout.MIMIC_CXR_VQA),
-)
-
-# The files each project's reader uses (relative to the project's data folder), for the manifest.
-INPUT_FILES = {
-    "mimic_cxr_jpg": ("mimic-cxr-2.0.0-metadata.csv.gz",),
-    "mimic_cxr_reports": ("mimic-cxr-reports.zip",),
-    "cxr_cardiomegaly": ("CTRs.csv", "CPARs.csv"),
-    "pe_severity": ("regex_report_edema_severity.csv", "expert_report_edema_severity.csv",
-                    "consensus_image_edema_severity.csv"),
-    "cxr_lt": ("train_labeled.csv", "development_labeled_task1.csv", "test_labeled_task1.csv"),
-    "chexmask": ("OriginalResolution/MIMIC-CXR-JPG.csv",),
-    "mimic_cxr_vqa": ("train.json", "valid.json", "test.json"),
-}
-
 
 @dataclass
 class BuildOptions:
     """Everything that determines a build (recorded in the manifest)."""
 
     physionet_root: Path
-    out: Path
+    out: Path | None = None  # None: selection only (imax download)
     config: str = "all"  # imax | dmax | all
     seed: int = 0
     split_by: str = "patient"  # patient | image (image reproduces the paper)
@@ -81,8 +66,8 @@ class BuildOptions:
             raise ImaxError(f"--split-by must be patient or image, not {self.split_by!r}")
         if self.require not in ("available", "all"):
             raise ImaxError(f"--require must be available or all, not {self.require!r}")
-        if not 1 <= self.min_tasks <= len(layout.TASKS):
-            raise ImaxError(f"--min-tasks must be between 1 and {len(layout.TASKS)}, not {self.min_tasks}")
+        if not 1 <= self.min_tasks <= len(registry.names()):
+            raise ImaxError(f"--min-tasks must be between 1 and {len(registry.names())}, not {self.min_tasks}")
         if self.target_images < 1:
             raise ImaxError("--target-images must be at least 1")
         if self.structures_per_image not in (1, 3):
@@ -113,19 +98,17 @@ def check_output(opts: BuildOptions) -> None:
         if not out.is_dir() or any(out.iterdir()):
             if not opts.overwrite:
                 raise ImaxError(f"{out} already exists; pass --overwrite to replace it")
-            if not (out / "build_manifest.json").is_file():
+            if not build_manifest.is_build(out):
                 raise ImaxError(f"{out} exists and is not an imax build (no build_manifest.json); "
                                 "refusing to replace it, even with --overwrite")
 
 
 def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
-    from imax_hub.build.folder import sha256_file
-
     records = []
     for project in used:
         found = project.find(root)
         folder = found.folder
-        names = list(INPUT_FILES[project.key])
+        names = list(project.input_files)
         if project is layout.MIMIC_CXR_REPORTS and not (folder / names[0]).exists():
             names = []  # the folder form: thousands of small files, summarised below
             files = sorted((folder / "files").rglob("*.txt"))
@@ -146,17 +129,12 @@ def _hash_inputs(root: Path, used: list[layout.Project]) -> list[dict]:
 
 def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -> BuildResult:
     """Run a whole build (see the module docstring); raises :class:`ImaxError` on user errors."""
-    from imax_hub.build import folder as folder_mod
-    from imax_hub.build import rows as rows_mod
-    from imax_hub.build import stats as stats_mod
-    from imax_hub.sources import mimic_cxr_jpg
-    from imax_hub.tasks.templates import load_template
 
     opts.check()
     check_output(opts)
     root = Path(opts.physionet_root)
     available, missing = _sources(opts, root)
-    used_projects = [layout.MIMIC_CXR_JPG] + [p for _, _, p in available]
+    used_projects = [layout.MIMIC_CXR_JPG] + list(dict.fromkeys(t.project for t in available))
     pool = ThreadPoolExecutor(max_workers=1)  # hashing releases the GIL: it overlaps with reading
     hashing = pool.submit(_hash_inputs, root, used_projects)
     try:
@@ -181,7 +159,7 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
         try:
             shards = []
             jobs = []
-            for t in layout.TASKS:
+            for t in registry.names():
                 if opts.config in ("imax", "all"):
                     jobs += [(f"{t}", "train", "imax_train", t), (f"{t}", "test", "imax_test", t)]
                 if opts.config in ("dmax", "all"):
@@ -207,8 +185,8 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
             tick("hash inputs", 0, 1)
             inputs = hashing.result()
             tick("hash inputs", 1, 1)
-            tasks_built = [t for _, ts, _ in available for t in ts]
-            tasks_missing = [t for _, ts, _ in missing for t in ts]
+            tasks_built = [t.name for t in available]
+            tasks_missing = [t.name for t in missing]
             skipped = dict(sorted(ctx.skipped.items()))
             manifest = {
                 "imax_hub_version": __version__,
@@ -224,17 +202,17 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
                 "inputs": inputs,
                 "images": {"referenced": len(wanted_ids), "embedded": embedded is not None,
                            "image_size": opts.image_size if embedded is not None else None},
-                "templates": {t: {"version": load_template(t).version, "sha256": load_template(t).sha256,
-                                  "variants": load_template(t).n_variants} for t in tasks_built},
+                "templates": {t.name: {"version": t.template.version, "sha256": t.template.sha256,
+                                       "variants": t.template.n_variants} for t in available},
                 "selection": {"eligible_images": sel.eligible_images, "test_patients": int(len(sel.test_patients)),
                               "dmax_shortfall": sel.dmax_shortfall},
                 "skipped": skipped,
                 "sources_read": read_log.summary(root),
                 "source_notes": {k: v for k, v in sorted(read_log.notes.items())},
                 "shards": shards,
-                "fingerprint": folder_mod.fingerprint(shards),
+                "fingerprint": build_manifest.fingerprint(shards),
             }
-            (tmp / "build_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            build_manifest.write_manifest(tmp, manifest)
             folder_mod.write_card(tmp, manifest, stats)
             _replace(tmp, opts.out)
         except BaseException:
@@ -257,16 +235,17 @@ class _Selection:
     wanted_ids: set
 
 
-def _sources(opts: BuildOptions, root: Path) -> tuple[list, list]:
-    """(available, missing) task sources under ``root``; MIMIC-CXR-JPG and at least one task source required."""
+def _sources(opts: BuildOptions, root: Path) -> tuple[list[TaskSpec], list[TaskSpec]]:
+    """(available, missing) tasks: a task is available when its source is under ``root``. MIMIC-CXR-JPG and at
+    least one task's source are required."""
     if not root.is_dir():
         raise ImaxError(f"PhysioNet root {root} is not a folder")
     layout.require(layout.MIMIC_CXR_JPG, root)
     available, missing = [], []
-    for name, tasks, project in TASK_SOURCES:
-        (available if project.locate(root) is not None else missing).append((name, tasks, project))
+    for task in registry.tasks():
+        (available if task.project.locate(root) is not None else missing).append(task)
     if missing and opts.require == "all":
-        names = "; ".join(f"{p.title} ({', '.join(t)}): {p.files_url}" for _, t, p in missing)
+        names = "; ".join(f"{t.project.title} ({t.name}): {t.project.files_url}" for t in missing)
         raise ImaxError(f"--require all: missing sources: {names}")
     if not available:
         raise ImaxError(f"no task source found under {root}; run `imax check {root}` to see what is missing")
@@ -275,15 +254,9 @@ def _sources(opts: BuildOptions, root: Path) -> tuple[list, list]:
 
 def _select(opts: BuildOptions, root: Path, available: list, tick: Tick) -> _Selection:
     """Metadata and annotations -> candidate entries -> IMAX/DMAX selection; reads no image."""
-    from imax_hub import tasks as task_pkg
-    from imax_hub.build import selection
-    from imax_hub.sources import mimic_cxr_jpg
-    from imax_hub.tasks import calculation, grounding, multiclass, multilabel, report, vqa
 
-    builders = {"calculation": calculation, "report": report, "multiclass": multiclass,
-                "multilabel": multilabel, "grounding": grounding, "vqa": vqa}
     log = readlog.current()
-    for project in [layout.MIMIC_CXR_JPG] + [p for _, _, p in available]:
+    for project in dict.fromkeys([layout.MIMIC_CXR_JPG] + [t.project for t in available]):
         note = project.version_note(project.find(root))
         if note:
             log.note(project.key, note)
@@ -292,13 +265,16 @@ def _select(opts: BuildOptions, root: Path, available: list, tick: Tick) -> _Sel
     frontal = meta.filter(meta.column("frontal")).select(
         ["dicom_id", "subject_id", "study_id", "image_path", "rows", "columns"])
     tick("read metadata", 1, 1)
-    ctx = task_pkg.TaskContext(root=str(root), frontal=frontal, seed=opts.seed, rca_threshold=opts.rca_threshold,
-                               structures_per_image=opts.structures_per_image)
+    ctx = TaskContext(root=str(root), frontal=frontal, seed=opts.seed, rca_threshold=opts.rca_threshold,
+                      structures_per_image=opts.structures_per_image)
+    builders = list(dict.fromkeys(t.candidates for t in available))  # one builder may make several tasks' entries
+    wanted = {t.name for t in available}
     tables = []
-    for i, (name, _, _) in enumerate(available):
-        tick("read sources", i, len(available))
-        tables.append(builders[name].candidates(ctx))
-    tick("read sources", len(available), len(available))
+    for i, build_candidates in enumerate(builders):
+        tick("read sources", i, len(builders))
+        table = build_candidates(ctx)
+        tables.append(table.filter(pc.is_in(table.column("task"), pa.array(sorted(wanted)))))
+    tick("read sources", len(builders), len(builders))
     candidates = pa.concat_tables(tables)
     order = pc.sort_indices(candidates, [("dicom_id", "ascending"), ("task", "ascending"), ("key", "ascending")])
     candidates = candidates.take(order)
@@ -323,9 +299,12 @@ def _select(opts: BuildOptions, root: Path, available: list, tick: Tick) -> _Sel
     return _Selection(ctx, frontal, candidates, sel, parts, image_row, rel_path, wanted_ids)
 
 
-def needed_images(opts: BuildOptions, tick: Tick = _quiet) -> list[str]:
-    """The images (``files/pXX/…/DICOM.jpg``, relative to MIMIC-CXR-JPG) a build with ``opts`` uses: the
-    selection runs on metadata and annotations alone, so ``imax download`` can fetch just these."""
+def needed_images(physionet_root: str | Path, tick: Tick = _quiet, **selection) -> list[str]:
+    """The images (``files/pXX/…/DICOM.jpg``, relative to MIMIC-CXR-JPG) a build with the same selection
+    options (``config``, ``seed``, ``split_by``, ``target_images``, ``min_tasks``, ``rca_threshold``,
+    ``structures_per_image``, ``max_bad_rows``) uses: the selection runs on metadata and annotations alone, so
+    ``imax download`` can fetch just these."""
+    opts = BuildOptions(physionet_root=Path(physionet_root), **selection)
     opts.check()
     root = Path(opts.physionet_root)
     available, _ = _sources(opts, root)
@@ -355,7 +334,6 @@ def _check_images(jpg_root: Path, rel: dict[str, str], ids: set[str], allow_miss
 
 
 def _embed(jpg_root: Path, rel: dict[str, str], ids: set[str], size: int, tick: Tick) -> dict[str, bytes]:
-    from imax_hub.build.rows import encode_image
 
     out = {}
     ordered = sorted(ids)

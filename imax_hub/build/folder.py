@@ -1,13 +1,10 @@
-"""The output folder as a Hub dataset repo: Parquet shards, README card with YAML configs, manifest, eval.yaml.
+"""Writing the output folder as a Hub dataset repo: Parquet shards, README card with YAML configs, eval.yaml.
 
-Layout: ``data/<task>/<split>-NNNNN-of-NNNNN.parquet`` (IMAX, one folder per task),
-``data/dmax-<task>/train-…`` (DMAX); the ``imax`` and ``dmax`` configs are the unions of their task
-folders, so no row is stored twice, and DMAX's test split *is* IMAX's test split.
+The layout and everything that reads the folder back are in :mod:`imax_hub.build.manifest`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from importlib import resources
@@ -16,12 +13,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imax_hub.build.manifest import config_layout, public_command
 from imax_hub.build.rows import ROW_SCHEMA
-from imax_hub.errors import ImaxError
-from imax_hub.files import sha256_file  # noqa: F401  (build and relocate call it from here)
-from imax_hub.sources.layout import TASKS
+from imax_hub.files import sha256_file
+from imax_hub.tasks import registry
 
-EVAL_PREFIX = "eval-"
 # Our harness id for the Hub's eval.yaml; it must be registered with the Hub (huggingface.js
 # EVALUATION_FRAMEWORKS) before a leaderboard appears, so it is a build option.
 DEFAULT_EVALUATION_FRAMEWORK = "imax-hub"
@@ -99,72 +95,6 @@ def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedd
     return records
 
 
-def train_shards(folder: Path, config: str) -> tuple[dict, list[Path]]:
-    """(manifest, train shard files) of a build's config, or a clear error naming the configs that have a train split."""
-    from imax_hub.metrics.runs import read_manifest
-
-    manifest = read_manifest(folder)
-    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
-    if config not in configs or "train" not in configs[config]["splits"]:
-        have = ", ".join(n for n, c in configs.items() if "train" in c["splits"])
-        raise ImaxError(f"{folder} has no train split for config {config!r} (configs with one: {have})")
-    return manifest, [p for pattern in configs[config]["splits"]["train"]["paths"]
-                      for p in sorted(Path(folder).glob(pattern + ".parquet"))]
-
-
-def config_layout(shards: list[dict]) -> list[dict]:
-    """The card's configs: ``imax`` (default), ``dmax``, one per task for both, and ``eval-<task>`` (the shared
-    test split of one task with undecoded images, for evaluation), from the shards written."""
-    have: dict[tuple[str, str], dict] = {}
-    for s in shards:
-        entry = have.setdefault((s["config_dir"], s["split"]), {"rows": 0, "arrow_bytes": 0})
-        entry["rows"] += s["rows"]
-        entry["arrow_bytes"] += s["arrow_bytes"]
-
-    def test_dir(task: str) -> str | None:
-        for d in (task, f"dmax-{task}"):
-            if (d, "test") in have:
-                return d
-        return None
-
-    configs = []
-
-    def add(name: str, what: str, parts: dict[str, list[str]], default: bool = False, decode: bool = True,
-            pseudo: bool = False) -> None:
-        splits = {}
-        for split, dirs in parts.items():
-            dirs = [d for d in dirs if d and (d, split) in have]
-            if dirs:
-                splits[split] = {"paths": [f"data/{d}/{split}-*" for d in dirs],
-                                 "rows": sum(have[(d, split)]["rows"] for d in dirs),
-                                 "arrow_bytes": sum(have[(d, split)]["arrow_bytes"] for d in dirs)}
-        if splits:
-            configs.append({"name": name, "what": what, "default": default, "splits": splits, "decode_image": decode,
-                            "pseudo": pseudo})
-
-    imax_tasks = [t for t in TASKS if (t, "train") in have or (t, "test") in have]
-    dmax_tasks = [t for t in TASKS if (f"dmax-{t}", "train") in have]
-    if imax_tasks:
-        add("imax", "IMAX: all tasks, image-centric", {"train": imax_tasks, "test": imax_tasks}, default=True)
-    if dmax_tasks:
-        add("dmax", "DMAX: all tasks, decentralised (test = IMAX test)",
-            {"train": [f"dmax-{t}" for t in dmax_tasks], "test": [test_dir(t) for t in dmax_tasks]},
-            default=not imax_tasks)
-    for t in imax_tasks:
-        add(t, f"IMAX, {t} only", {"train": [t], "test": [t]})
-    for t in dmax_tasks:
-        add(f"dmax-{t}", f"DMAX, {t} only", {"train": [f"dmax-{t}"], "test": [test_dir(t)]})
-    if ("pseudo_imax", "train") in have:  # the three-stage strategy (imax pseudo-label)
-        add("pseudo_imax", "pseudo-IMAX (stage 2): DMAX's real rows + pseudo-labels (`origin`); train only",
-            {"train": ["pseudo_imax"]}, pseudo=True)
-        add("pseudo_imax-stage3", "stage 3: DMAX fine-tuning after pseudo-IMAX (the dmax rows)",
-            {"train": [f"dmax-{t}" for t in dmax_tasks], "test": [test_dir(t) for t in dmax_tasks]})
-    for t in TASKS:
-        add(f"{EVAL_PREFIX}{t}", f"{t} test split, image as a path (for evaluation harnesses)", {"test": [test_dir(t)]},
-            decode=False)
-    return configs
-
-
 def card_yaml(configs: list[dict], fingerprint: str, image: bool = True) -> str:
     """YAML front matter: licence, gating, configs and dataset_info with real sizes (``image=False``: the
     annotations-only copy, whose rows have no image column)."""
@@ -214,11 +144,6 @@ def dataset_template(name: str):
                               keep_trailing_newline=True).from_string(text)
 
 
-def public_command(manifest: dict) -> str:
-    """The build command with the local PhysioNet root masked: cards and results travel, local paths must not."""
-    return manifest["command"].replace(manifest["options"]["physionet_root"], "PHYSIONET_ROOT")
-
-
 def write_card(folder: Path, manifest: dict, stats: dict) -> None:
     """README.md (card) and eval.yaml, from the manifest and the stats alone (``relocate`` re-renders them)."""
     from imax_hub.build.stats import markdown_table
@@ -232,6 +157,7 @@ def write_card(folder: Path, manifest: dict, stats: dict) -> None:
         command=public_command(manifest),
         folder_name=folder.name if not folder.name.startswith(".") else manifest["out_name"],
         config_rows=config_rows, stats_table=markdown_table(stats),
+        example_task=next((c["name"] for c in configs if c["name"] in registry.names()), registry.names()[0]),
         skipped=sorted(manifest["skipped"].items()), missing_tasks=manifest["tasks_missing"], citation=CITATION,
         pseudo=manifest.get("pseudo_imax"),
     )
@@ -245,11 +171,9 @@ def eval_yaml(configs: list[dict], framework: str) -> str:
 
     The Hub spec has no metric-direction field, so the description says which tasks are lower-is-better.
     """
-    from imax_hub.metrics import METRICS
-
-    with_test = {c["name"] for c in configs if c["name"] in TASKS and "test" in c["splits"]}
-    tasks = [{"id": m.key, "label": m.label, "config": m.task, "higher_is_better": m.higher_is_better}
-             for m in METRICS if m.task in with_test]
+    with_test = {c["name"] for c in configs if "test" in c["splits"]}
+    tasks = [{"id": m.key, "label": m.label, "config": t.name, "higher_is_better": m.higher_is_better}
+             for t in registry.tasks() if t.name in with_test for m in t.metrics]
     lower = [t["id"] for t in tasks if not t["higher_is_better"]]
     description = (
         "The 16 test metrics of the IMAX paper (Table 2), one leaderboard task per metric, each x100 on the shared "
@@ -258,11 +182,3 @@ def eval_yaml(configs: list[dict], framework: str) -> str:
            if lower else "Higher is better for every task."))
     return dataset_template("eval.yaml.jinja").render(pretty_name=PRETTY_NAME, description=description,
                                                framework=framework, tasks=tasks)
-
-
-def fingerprint(shards: list[dict]) -> str:
-    """sha256 over every shard's path and sha256: changes whenever any row does."""
-    h = hashlib.sha256()
-    for s in sorted(shards, key=lambda s: s["path"]):
-        h.update(f"{s['path']}\0{s['sha256']}\n".encode())
-    return h.hexdigest()[:16]

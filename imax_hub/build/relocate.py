@@ -10,7 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from imax_hub.build import manifest as build_manifest
+from imax_hub.build.folder import write_card
 from imax_hub.errors import ImaxError
+from imax_hub.files import sha256_file
+from imax_hub.sources import layout, mimic_cxr_jpg
 
 
 def relocate(folder: Path, physionet_root: Path, *, allow_missing_images: bool = False) -> int:
@@ -19,13 +23,7 @@ def relocate(folder: Path, physionet_root: Path, *, allow_missing_images: bool =
     Each shard is rewritten to a temporary file and renamed over the old one; the manifest and card
     (with a new fingerprint) are written last.
     """
-    from imax_hub.build import folder as folder_mod
-    from imax_hub.sources import layout, mimic_cxr_jpg
-
-    manifest_path = folder / "build_manifest.json"
-    if not manifest_path.is_file():
-        raise ImaxError(f"{manifest_path} not found: is {folder} a folder written by `imax build`?")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = build_manifest.read_manifest(folder)
     if manifest["images"]["embedded"]:
         raise ImaxError(f"{folder} embeds its images; its paths are relative and need no relocation")
     layout.require(layout.MIMIC_CXR_JPG, physionet_root)
@@ -51,14 +49,12 @@ def relocate(folder: Path, physionet_root: Path, *, allow_missing_images: bool =
         pq.write_table(table, tmp, compression="zstd", row_group_size=10_000)
         os.replace(tmp, path)
         rewritten += table.num_rows
-        new_shards.append({**shard, "bytes": path.stat().st_size, "sha256": folder_mod.sha256_file(path)})
+        new_shards.append({**shard, "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     manifest["shards"] = new_shards
     manifest["physionet_root"] = str(physionet_root.resolve())
     manifest["jpg_root"] = str(jpg_root)
-    manifest["fingerprint"] = folder_mod.fingerprint(new_shards)
+    manifest["fingerprint"] = build_manifest.fingerprint(new_shards)
     stats = json.loads((folder / "stats" / "stats.json").read_text())
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)
-    folder_mod.write_card(folder, manifest, stats)
+    build_manifest.write_manifest(folder, manifest)
+    write_card(folder, manifest, stats)
     return rewritten

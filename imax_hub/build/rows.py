@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from imax_hub.tasks import ANATOMY, MODALITY, TASK_FAMILY
-from imax_hub.tasks.templates import load_template, pick_variant
+from imax_hub.tasks import ANATOMY, MODALITY, registry
+from imax_hub.tasks.templates import pick_variant
 
 _TEXT_PART = pa.struct([("type", pa.string()), ("text", pa.string())])
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.list_(_TEXT_PART))])
@@ -43,7 +43,7 @@ def render(candidates: pa.Table, seed: int) -> tuple[list[str], list[str], list[
     ids, prompts, answers, tids, shas = [], [], [], [], []
     cols = [candidates.column(n).to_pylist() for n in ("dicom_id", "task", "key", "inputs", "target")]
     for dicom_id, task, key, inputs, target in zip(*cols):
-        template = load_template(task)
+        template = registry.get(task).template
         row_id = f"{dicom_id}/{task}/{key}"
         context = {**json.loads(inputs), **json.loads(target)}
         variant = pick_variant(row_id, template.n_variants, seed)
@@ -119,6 +119,6 @@ def output_rows(candidates: pa.Table, images: pa.Table, image_row: dict[str, int
         "prompt": prompts, "answer": answers, "messages": messages_column(prompts, answers),
         "target": cand.column("target"), "source": cand.column("source"), "template_id": tids,
         "template_sha": shas, "modality": [MODALITY] * n, "anatomy": [ANATOMY] * n,
-        "task_family": [TASK_FAMILY[t] for t in tasks],
+        "task_family": [registry.get(t).family for t in tasks],
     }
     return pa.table(data, schema=ROW_SCHEMA)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from imax_hub.sources.layout import TASKS
+from imax_hub.tasks.registry import names as task_names
 
 
 @dataclass
@@ -45,9 +45,10 @@ def select(candidates: pa.Table, subject_of: dict[str, int], *, target_images: i
     dicom = candidates.column("dicom_id").to_numpy(zero_copy_only=False)
     tasks = candidates.column("task").to_numpy(zero_copy_only=False)
     images, image_of_row = np.unique(dicom, return_inverse=True)
-    task_index = {t: i for i, t in enumerate(TASKS)}
+    names = task_names()
+    task_index = {t: i for i, t in enumerate(names)}
     task_of_row = np.array([task_index[t] for t in tasks], dtype=np.int64) if len(tasks) else np.zeros(0, np.int64)
-    has = np.zeros((len(images), len(TASKS)), dtype=bool)
+    has = np.zeros((len(images), len(names)), dtype=bool)
     has[image_of_row, task_of_row] = True
     n_tasks = has.sum(axis=1)
 
@@ -72,7 +73,7 @@ def select(candidates: pa.Table, subject_of: dict[str, int], *, target_images: i
 
     pool = ~in_imax & ~np.isin(subjects, test_patients)
     dmax, shortfall = [], {}
-    for t, name in enumerate(TASKS):
+    for t, name in enumerate(names):
         wanted = int((task_of_row[imax_train] == t).sum())
         if wanted == 0:
             continue

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from imax_hub.sources.layout import TASKS
+from imax_hub.tasks import registry
 
-# Section 3 and Figure 2 of the paper.
-PAPER = {
-    "imax": {"images": 47_600, "entries": 354_595, "tasks_per_image": 4.10,
-             "entries_per_task": {"vqa": 100_901, "calculation": 54_684, "rec": 51_045, "reg": 51_045,
-                                  "report": 45_715, "multilabel": 45_186, "multiclass": 6_019}},
-    "imax_train": {"images": 38_077, "entries": 284_017, "entries_per_image": 7.46},
-    "dmax_train": {"images": 136_218, "tasks_per_image": 1.25, "entries_per_image": 2.09},
-}
+
+def paper() -> dict:
+    """Section 3 and Figure 2 of the paper (entries per task from each task's spec, largest first)."""
+    per_task = sorted(((t.name, t.paper_entries) for t in registry.tasks() if t.paper_entries), key=lambda x: -x[1])
+    return {
+        "imax": {"images": 47_600, "entries": 354_595, "tasks_per_image": 4.10, "entries_per_task": dict(per_task)},
+        "imax_train": {"images": 38_077, "entries": 284_017, "entries_per_image": 7.46},
+        "dmax_train": {"images": 136_218, "tasks_per_image": 1.25, "entries_per_image": 2.09},
+    }
 
 
 def describe(table: pa.Table) -> dict:
@@ -27,11 +28,12 @@ def describe(table: pa.Table) -> dict:
     if len(dicom) == 0:
         return {"images": 0, "entries": 0, "entries_per_task": {}, "tasks_per_image": 0.0,
                 "entries_per_image": 0.0, "tasks_per_image_hist": {}, "entries_per_image_hist": {}}
+    names = registry.names()
     images, inverse = np.unique(dicom, return_inverse=True)
-    task_ids = np.array([TASKS.index(t) for t in tasks])
+    task_ids = np.array([names.index(t) for t in tasks])
     entries = np.bincount(inverse)
-    n_tasks = np.bincount(np.unique(inverse * len(TASKS) + task_ids) // len(TASKS))
-    per_task = {t: int((tasks == t).sum()) for t in TASKS if (tasks == t).any()}
+    n_tasks = np.bincount(np.unique(inverse * len(names) + task_ids) // len(names))
+    per_task = {t: int((tasks == t).sum()) for t in names if (tasks == t).any()}
 
     def hist(values: np.ndarray) -> dict[str, int]:
         keys, counts = np.unique(values, return_counts=True)
@@ -45,7 +47,7 @@ def describe(table: pa.Table) -> dict:
 def build_stats(splits: dict[str, pa.Table]) -> dict:
     """Stats of every output set: keys ``imax``, ``imax_train``, ``imax_test``, ``dmax_train`` (when built)."""
     out = {name: describe(t) for name, t in splits.items()}
-    out["paper"] = PAPER
+    out["paper"] = paper()
     return out
 
 
@@ -63,8 +65,8 @@ def table_rows(stats: dict) -> list[tuple[str, str, str]]:
         s = stats["imax"]
         rows += [("IMAX images", fmt(s["images"]), fmt(paper["imax"]["images"])),
                  ("IMAX entries", fmt(s["entries"]), fmt(paper["imax"]["entries"]))]
-        for t in TASKS:
-            rows.append((f"  {t}", fmt(s["entries_per_task"].get(t, 0)), fmt(paper["imax"]["entries_per_task"][t])))
+        for t in registry.names():
+            rows.append((f"  {t}", fmt(s["entries_per_task"].get(t, 0)), fmt(paper["imax"]["entries_per_task"].get(t))))
         rows.append(("IMAX tasks per image", fmt(s["tasks_per_image"]), fmt(paper["imax"]["tasks_per_image"])))
     if "imax_train" in stats:
         s = stats["imax_train"]
@@ -109,7 +111,7 @@ def write_stats(stats: dict, folder: Path) -> None:
 
     if "imax" in stats:
         per_task = stats["imax"]["entries_per_task"]
-        names = [t for t in TASKS if t in per_task]
+        names = [t for t in registry.names() if t in per_task]
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.barh(names[::-1], [per_task[t] for t in names][::-1], color="#4c72b0")
         ax.set_xlabel("entries")

@@ -25,10 +25,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from imax_hub import __version__
+from imax_hub.build.folder import (
+    CITATION, DEFAULT_EVALUATION_FRAMEWORK, PRETTY_NAME, card_yaml, dataset_template, eval_yaml,
+)
+from imax_hub.build.manifest import EVAL_PREFIX, config_layout, public_command, read_manifest
 from imax_hub.errors import ImaxError
 from imax_hub.hub import check_repo_id
+from imax_hub.tasks import registry
 
 REPORT_TEXT_FLAG = "--include-report-text-i-have-physionet-permission"
+# tasks whose answers are credentialed free text (the reports): their text stays out of the copy unless allowed
+FREE_TEXT_TASKS = [t.name for t in registry.tasks() if t.free_text]
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 
@@ -55,7 +62,7 @@ class PushPlan:
 def strip_table(table: pa.Table, report_text: bool) -> tuple[pa.Table, int]:
     """Drop the image column and (unless ``report_text``) the report rows' text; return it and the report rows."""
     table = table.drop_columns(["image"])
-    is_report = pc.equal(table.column("task"), "report")
+    is_report = pc.is_in(table.column("task"), pa.array(FREE_TEXT_TASKS))
     n_report = int(pc.sum(is_report).as_py() or 0)
     if report_text or n_report == 0:
         return table, n_report
@@ -96,7 +103,7 @@ def verify_staged(staging: Path, report_text: bool) -> None:
         if report_text:
             continue
         for n, row in enumerate(table.select(["task", "answer", "target", "messages"]).to_pylist()):
-            if row["task"] != "report":
+            if row["task"] not in FREE_TEXT_TASKS:
                 continue
             if row["answer"] is not None or "text" in json.loads(row["target"]) or \
                     any(m["role"] != "user" for m in row["messages"]):
@@ -110,10 +117,6 @@ def verify_staged(staging: Path, report_text: bool) -> None:
 
 def stage(folder: Path, repo_id: str, staging: Path, *, report_text: bool = False) -> PushPlan:
     """Write the annotations-only copy of build ``folder`` into the empty folder ``staging``."""
-    from imax_hub.build.folder import (DEFAULT_EVALUATION_FRAMEWORK, EVAL_PREFIX, PRETTY_NAME, CITATION, dataset_template,
-                                       card_yaml, config_layout, eval_yaml, public_command)
-    from imax_hub.metrics.runs import read_manifest
-
     check_repo_id(repo_id, "the dataset repo")
     manifest = read_manifest(folder)
     plan = PushPlan(folder=Path(folder), repo_id=repo_id, staging=staging, report_text=report_text,

@@ -1,68 +1,158 @@
-"""Per-item statistics of each metric family; every corpus metric is a function of their weighted sums.
+"""Per-item statistics of each metric family, their reductions and their signatures.
 
-That one shape (items x k statistics, reduced from sums) is what makes the metrics, their parse-failure
-policies and the paired bootstrap exact and fast: a resample is a weight vector over items.
+Every corpus metric is a function of weighted sums of its items' statistics (items x k): that one shape
+makes the metrics, their parse-failure policies and the paired bootstrap exact and fast, since a
+resample is a weight vector over items. A task names its family (``TaskSpec.scorer``) and each metric
+its statistic (``Metric.statistic``); the family reads answers through the task's own parser.
+
+Each statistic's signature is assembled from the constants its computation uses (the parser's rule,
+the failure policy, the normaliser, the tokenizer, the package versions), the way sacrebleu builds a
+signature from a metric's parameters: a parameter cannot change without its signature changing.
+Unparsed answers are never dropped: each family scores them as its worst case, and says how.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from imax_hub.metrics.normalize import normalize_answer
-from imax_hub.parsing import parse_box, parse_grade, parse_label_vector, parse_number
-from imax_hub.sources.pe_severity import GRADES
+from imax_hub.metrics import text
+from imax_hub.tasks.normalize import SIGNATURE as NORM
+from imax_hub.tasks.normalize import normalize_answer
+from imax_hub.tasks.spec import TaskSpec
 
-STRUCTURES = ("heart", "left lung", "right lung")
+FAIL = "fail:worst"
+RATIO_RANGE = (0.0, 1.0)  # calculation answers are ratios; an unparsed one is the end of this range farther from gold
+IOU_HIT = 0.5  # R@0.5
+SENTENCE_BLEU_WEIGHTS = (1, 0, 0, 0)
 
 
-def calculation(preds: list[str], targets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(abs error, squared error) per item, and which predictions parsed.
+class Resources:
+    """What some reductions need and is costly to start (the METEOR JVM): started on first use, shared by every
+    reduction made with it, closed at the end of a ``with`` block."""
 
-    Parsed = the first number in the text, and it lies in [0, 1] (CTR and CPAR are ratios). Otherwise the
-    prediction is taken as the end of [0, 1] farther from the gold value: the worst plausible answer.
-    """
+    def __init__(self):
+        self._meteor: text.Meteor | None = None
+
+    @property
+    def meteor(self) -> text.Meteor:
+        if self._meteor is None:
+            self._meteor = text.Meteor()
+        return self._meteor
+
+    def close(self) -> None:
+        if self._meteor is not None:
+            self._meteor.close()
+            self._meteor = None
+
+    def __enter__(self) -> Resources:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """How one metric is computed: per-item statistics, their reduction and its signature."""
+
+    # (predictions, rows with answer/target, task) -> (items x k statistics, corpus value or None)
+    compute: Callable[[list[str], list[dict], TaskSpec], tuple[np.ndarray, float | None]]
+    # (B x k summed statistics, B item counts, resources) -> B values (x100)
+    reduce: Callable[[np.ndarray, np.ndarray, Resources], np.ndarray]
+    # the signature template ({package} fields are filled with installed versions), from the task's parameters
+    signature: Callable[[TaskSpec], str]
+    # per-item statistics -> the form whose (weighted) sums ``reduce`` takes
+    summable: Callable[[np.ndarray], np.ndarray] = lambda stats: stats
+    starts_jvm: bool = False  # computing it starts Java (callers that only want cheap metrics skip it)
+
+
+def _targets(rows: list[dict]) -> list[dict]:
+    return [json.loads(r["target"]) if isinstance(r["target"], str) else r["target"] for r in rows]
+
+
+def _parsed(preds: list[str], rows: list[dict], spec: TaskSpec) -> list[dict | None]:
+    return [spec.parse(p, t) for p, t in zip(preds, _targets(rows))]
+
+
+def _mean(col: int) -> Callable:
+    return lambda s, w, res: 100 * s[:, col] / w
+
+
+def _sig(*parts: str) -> str:
+    return "|".join(parts)
+
+
+# -- ratio: a number compared with a gold number ----------------------------------------------------
+
+def ratio_errors(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    """(abs error, squared error) per item. An unparsed answer is taken as the end of [0, 1] farther from the
+    gold value: the worst plausible answer."""
     stats = np.zeros((len(preds), 2))
-    parsed = np.zeros(len(preds), dtype=bool)
-    for i, (p, t) in enumerate(zip(preds, targets)):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
         gold = float(t["value"])
-        value = parse_number(p)
-        ok = value is not None and 0.0 <= value <= 1.0
-        parsed[i] = ok
-        if not ok:
-            value = 0.0 if gold >= 0.5 else 1.0
+        value = p["value"] if p is not None else (RATIO_RANGE[0] if gold >= 0.5 else RATIO_RANGE[1])
         err = value - gold
         stats[i] = (abs(err), err * err)
-    return stats, parsed
+    return stats, None
 
 
-def multiclass(preds: list[str], targets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Exact match of the normalised grade name; parsed = the text is one of the four names."""
+def _ratio_sig(name: str) -> Callable[[TaskSpec], str]:
+    lo, hi = (f"{v:g}" for v in RATIO_RANGE)
+    return lambda spec: _sig(name, "x100", f"parse:{spec.parse_rule}", f"{FAIL}:far-end-of[{lo},{hi}]", "sample")
+
+
+# -- match: a structured answer equal to the gold one -------------------------------------------------
+
+def matches(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    """1 when the parsed answer equals the gold target on every field the parser returns; unparsed is wrong."""
     stats = np.zeros((len(preds), 1))
-    parsed = np.zeros(len(preds), dtype=bool)
-    for i, (p, t) in enumerate(zip(preds, targets)):
-        parsed[i] = parse_grade(p) is not None
-        stats[i, 0] = normalize_answer(p) == normalize_answer(GRADES[int(t["grade"])])
-    return stats, parsed
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
+        stats[i, 0] = p is not None and all(t.get(k) == v for k, v in p.items())
+    return stats, None
 
 
-def multilabel(preds: list[str], targets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Per item and label (tp, fp, fn): 30 columns for 10 labels. Unparsed = every label wrong."""
-    n_labels = len(targets[0]["vector"]) if targets else 10
+# -- labels: a binary vector against the gold vector ---------------------------------------------------
+
+def label_counts(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    """Per item and label (tp, fp, fn): 3 columns per label. Unparsed = every label wrong."""
+    targets = _targets(rows)
+    n_labels = len(targets[0]["vector"]) if targets else spec.scorer_params.get("labels", 10)
     stats = np.zeros((len(preds), 3 * n_labels))
-    parsed = np.zeros(len(preds), dtype=bool)
-    for i, (p, t) in enumerate(zip(preds, targets)):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), targets)):
         gold = np.array(t["vector"], dtype=np.int64)
-        vec = parse_label_vector(p, n_labels)
-        parsed[i] = vec is not None
-        pred = np.array(vec, dtype=np.int64) if vec is not None else 1 - gold
+        pred = np.array(p["vector"], dtype=np.int64) if p is not None else 1 - gold
         stats[i, 0::3] = (pred == 1) & (gold == 1)
         stats[i, 1::3] = (pred == 1) & (gold == 0)
         stats[i, 2::3] = (pred == 0) & (gold == 1)
-    return stats, parsed
+    return stats, None
 
+
+def _micro_f1(s, w, res):
+    tp, fp, fn = s[:, 0::3].sum(1), s[:, 1::3].sum(1), s[:, 2::3].sum(1)
+    den = 2 * tp + fp + fn
+    # nothing positive in gold or prediction is full agreement (scikit-learn's zero_division=1)
+    return 100 * np.divide(2 * tp, den, out=np.ones_like(den), where=den > 0)
+
+
+def _macro_f1(s, w, res):
+    tp, fp, fn = s[:, 0::3], s[:, 1::3], s[:, 2::3]
+    den = 2 * tp + fp + fn
+    # a label with no positive in gold or prediction is agreement and scores 1 (scikit-learn's zero_division=1):
+    # so a perfect prediction scores 100 on a test set where some label never occurs
+    return 100 * np.divide(2 * tp, den, out=np.ones_like(den), where=den > 0).mean(1)
+
+
+def _f1_sig(name: str) -> Callable[[TaskSpec], str]:
+    return lambda spec: _sig(name, f"{spec.scorer_params['labels']}-labels", "zero-division:1",
+                             f"parse:{spec.parse_rule}", f"{FAIL}:all-labels-flipped", "corpus")
+
+
+# -- box: a box against the gold box -------------------------------------------------------------------
 
 def box_iou(a: list[int], b: list[int]) -> float:
     """IoU of two boxes given by their edges (x1, y1, x2, y2) on the 0-1000 grid."""
@@ -73,53 +163,112 @@ def box_iou(a: list[int], b: list[int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def rec(preds: list[str], targets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(IoU, IoU >= 0.5) per item; an unparsed or degenerate box (x2 <= x1, y2 <= y1, > 1000) has IoU 0."""
+def box_overlaps(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    """(IoU, IoU >= 0.5) per item; an unparsed or degenerate box has IoU 0."""
     stats = np.zeros((len(preds), 2))
-    parsed = np.zeros(len(preds), dtype=bool)
-    for i, (p, t) in enumerate(zip(preds, targets)):
-        box = parse_box(p)
-        ok = box is not None and box[0] < box[2] <= 1000 and box[1] < box[3] <= 1000
-        parsed[i] = ok
-        iou = box_iou(box, t["box_grid"]) if ok else 0.0
-        stats[i] = (iou, iou >= 0.5)
-    return stats, parsed
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
+        iou = box_iou(p["box_grid"], t["box_grid"]) if p is not None else 0.0
+        stats[i] = (iou, iou >= IOU_HIT)
+    return stats, None
 
 
-def reg(preds: list[str], targets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Exact match of the normalised structure name; parsed = the text names one of the three structures."""
-    stats = np.zeros((len(preds), 1))
-    parsed = np.zeros(len(preds), dtype=bool)
-    names = {normalize_answer(s) for s in STRUCTURES}
-    for i, (p, t) in enumerate(zip(preds, targets)):
-        norm = normalize_answer(p)
-        parsed[i] = norm in names
-        stats[i, 0] = norm == normalize_answer(t["structure"])
-    return stats, parsed
+def _box_sig(name: str, fail: str) -> Callable[[TaskSpec], str]:
+    return lambda spec: _sig(name, f"grid:{spec.scorer_params['grid']}", f"parse:{spec.parse_rule}", f"{FAIL}:{fail}",
+                             "sample-mean")
 
 
-def vqa_verify(preds: list[str], golds: list[str]) -> tuple[np.ndarray, np.ndarray]:
+# -- report text: corpus BLEU-1, ROUGE-1, METEOR at paper parity ---------------------------------------------
+
+def _golds(rows: list[dict]) -> list[str]:
+    return [r["answer"] for r in rows]
+
+
+def report_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    tok = text.ptb_tokenize(preds + _golds(rows))
+    return text.bleu1_stats(tok[: len(preds)], tok[len(preds):]), None
+
+
+def report_rouge1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+    return text.rouge1_f(preds, _golds(rows))[:, None], None
+
+
+def report_meteor(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, float]:
+    """The jar's statistics line per item, and its corpus score (METEOR is not a mean of item scores)."""
+    norm = text.ptb_tokenize([normalize_answer(t) for t in preds + _golds(rows)])
+    with Resources() as res:
+        lines = res.meteor.stats(norm[: len(preds)], norm[len(preds):])
+        value = 100 * res.meteor.corpus(lines)
+    return np.array([[float(x) for x in line.split()] for line in lines]), value
+
+
+def _meteor_reduce(s, w, res):
+    return 100 * np.array(res.meteor.aggregate(s))
+
+
+# -- VQA answers: the gold in the prediction, or sentence BLEU-1 ----------------------------------------------
+
+def gold_contained(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
     """1 when the normalised gold is contained in the normalised prediction (the reference's rule)."""
     stats = np.zeros((len(preds), 1))
-    parsed = np.array([bool(p.strip()) for p in preds])
-    for i, (p, g) in enumerate(zip(preds, golds)):
+    for i, (p, g) in enumerate(zip(preds, _golds(rows))):
         stats[i, 0] = normalize_answer(g) in normalize_answer(p)
-    return stats, parsed
+    return stats, None
 
 
-def vqa_bleu1(preds: list[str], golds: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def sentence_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
     """nltk sentence BLEU with weights (1, 0, 0, 0) on normalised whitespace tokens, per item."""
     from nltk.translate.bleu_score import sentence_bleu
 
     stats = np.zeros((len(preds), 1))
-    parsed = np.array([bool(p.strip()) for p in preds])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nltk warns on hypotheses without matching n-grams; they score 0
-        for i, (p, g) in enumerate(zip(preds, golds)):
+        for i, (p, g) in enumerate(zip(preds, _golds(rows))):
             hyp = normalize_answer(p).split()
-            stats[i, 0] = sentence_bleu([normalize_answer(g).split()], hyp, weights=(1, 0, 0, 0)) if hyp else 0.0
-    return stats, parsed
+            stats[i, 0] = sentence_bleu([normalize_answer(g).split()], hyp, weights=SENTENCE_BLEU_WEIGHTS) if hyp else 0.0
+    return stats, None
 
 
-def targets_of(rows: list[dict]) -> list[dict]:
-    return [json.loads(r["target"]) for r in rows]
+_PTB = f"tok:{text.PTB_SIGNATURE}"
+_W = ",".join(map(str, SENTENCE_BLEU_WEIGHTS))
+
+# family -> statistic -> how it is computed
+FAMILIES: dict[str, dict[str, Statistic]] = {
+    "ratio": {
+        "mae": Statistic(ratio_errors, _mean(0), _ratio_sig("mae")),
+        "rmse": Statistic(ratio_errors, lambda s, w, res: 100 * np.sqrt(s[:, 1] / w), _ratio_sig("rmse")),
+    },
+    "report-text": {
+        "bleu1-corpus": Statistic(report_bleu1, lambda s, w, res: 100 * text.bleu1_from_sums(s),
+                                  lambda spec: _sig("bleu1", "pycocoevalcap-{pycocoevalcap}", _PTB, "ref:closest",
+                                                    "corpus", "empty:counted")),
+        "rouge1": Statistic(report_rouge1, _mean(0), lambda spec: _sig("rouge1-f", "rouge-{rouge}", NORM, "sample-mean",
+                                                                       "empty:0")),
+        "meteor": Statistic(report_meteor, _meteor_reduce,
+                            lambda spec: _sig("meteor-1.5", "pycocoevalcap-{pycocoevalcap}-jar", NORM, _PTB, "-norm",
+                                              "corpus"),
+                            summable=text.meteor_aggregable, starts_jvm=True),
+    },
+    "match": {
+        "acc": Statistic(matches, _mean(0), lambda spec: _sig("acc", NORM, "exact", f"{FAIL}:wrong", "sample")),
+    },
+    "labels": {
+        "micro-f1": Statistic(label_counts, _micro_f1, _f1_sig("f1-micro")),
+        "macro-f1": Statistic(label_counts, _macro_f1, _f1_sig("f1-macro")),
+    },
+    "box": {
+        "iou": Statistic(box_overlaps, _mean(0), _box_sig("iou", "iou0")),
+        "r50": Statistic(box_overlaps, _mean(1), _box_sig(f"recall@iou>={IOU_HIT:g}", "miss")),
+    },
+    "answer-text": {
+        "acc-contains": Statistic(gold_contained, _mean(0), lambda spec: _sig("acc", NORM, "gold-in-prediction", "sample")),
+        "bleu1-sentence": Statistic(sentence_bleu1, _mean(0),
+                                    lambda spec: _sig("bleu1", "nltk-{nltk}-sentence_bleu-w(" + _W + ")", NORM,
+                                                      "sample-mean")),
+    },
+}
+
+# Signatures of earlier releases whose computation was the same as today's (hand-written then, and silent on a
+# policy they applied): results files carrying them still compare with today's.
+EQUIVALENT_SIGNATURES = {
+    "acc|norm:vqa(uni-med)|exact|sample": "acc|norm:vqa(uni-med)|exact|fail:worst:wrong|sample",
+}

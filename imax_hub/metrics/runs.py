@@ -15,34 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from imax_hub import __version__
+from imax_hub.build.manifest import load_test_rows, public_command, read_manifest
 from imax_hub.errors import ImaxError
-from imax_hub.metrics import METRICS, METRICS_BY_KEY, RESULTS_FORMAT, RunScores, reduce_metric, score
-
-
-def read_manifest(folder: Path) -> dict:
-    """A build folder's ``build_manifest.json``, or a clear error."""
-    manifest_path = Path(folder) / "build_manifest.json"
-    if not manifest_path.is_file():
-        raise ImaxError(f"{manifest_path} not found: --dataset must be a folder written by `imax build`")
-    return json.loads(manifest_path.read_text())
-
-
-def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]:
-    """Test rows (id, task, subtask, answer, target) of a built folder's config, sorted by id; and its fingerprint."""
-    import pyarrow.parquet as pq
-
-    from imax_hub.build.folder import config_layout
-
-    manifest = read_manifest(folder)
-    configs = {c["name"]: c for c in config_layout(manifest["shards"])}
-    if config not in configs or "test" not in configs[config]["splits"]:
-        raise ImaxError(f"{folder} has no test split for config {config!r} (configs: {', '.join(configs)})")
-    rows = []
-    for pattern in configs[config]["splits"]["test"]["paths"]:
-        for path in sorted(Path(folder).glob(pattern + ".parquet" if not pattern.endswith(".parquet") else pattern)):
-            rows += pq.read_table(path, columns=["id", "task", "subtask", "answer", "target"]).to_pylist()
-    rows.sort(key=lambda r: r["id"])
-    return rows, manifest["fingerprint"]
+from imax_hub.files import is_local_path
+from imax_hub.metrics import RESULTS_FORMAT, RunScores, metric_specs, metrics_by_key, reduce_metric, score
+from imax_hub.metrics.families import EQUIVALENT_SIGNATURES, Resources
 
 
 def read_predictions(path: Path) -> dict[str, str]:
@@ -79,16 +56,14 @@ def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None 
         "n_items": len(scores.item_ids),
         "items_per_task": scores.items_per_task,
         "parse_failures": scores.parse_failures,
-        "metrics": {k: {"label": METRICS_BY_KEY[k].label, "value": m.value, "signature": m.signature,
-                        "higher_is_better": METRICS_BY_KEY[k].higher_is_better}
-                    for k, m in ((s.key, scores.metrics[s.key]) for s in METRICS if s.key in scores.metrics)},
+        "metrics": {s.key: {"label": s.label, "value": scores.metrics[s.key].value,
+                            "signature": scores.metrics[s.key].signature, "higher_is_better": s.higher_is_better}
+                    for s in metric_specs() if s.key in scores.metrics},
         "item_stats": {k: {"items": m.items.tolist(), "stats": m.stats.tolist()} for k, m in scores.metrics.items()},
     }
 
 
 def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: str | None = None) -> dict:
-    from imax_hub.build.folder import public_command
-
     rows, fingerprint = load_test_rows(folder, config)
     return to_results(score(rows, read_predictions(predictions)), name=name or Path(predictions).stem,
                       dataset_fingerprint=fingerprint, build_command=public_command(read_manifest(folder)))
@@ -107,8 +82,6 @@ def load_results(path: Path) -> dict:
 def display_name(doc: dict) -> str:
     """A run's public name: the model's Hub id or baseline name; a local model folder by its last component
     only (pages and cards travel; local paths stay here)."""
-    from imax_hub.files import is_local_path
-
     return Path(doc["name"]).name if is_local_path(doc["name"]) else doc["name"]
 
 
@@ -123,7 +96,7 @@ def relative_gain(key: str, baseline: float, model: float) -> float:
     if math.isnan(baseline) or math.isnan(model) or abs(baseline) < ZERO_BASELINE:
         return math.nan
     gain = (model - baseline) / baseline
-    return gain if METRICS_BY_KEY[key].higher_is_better else -gain
+    return gain if metrics_by_key()[key].higher_is_better else -gain
 
 
 def delta(baseline: dict[str, float], model: dict[str, float]) -> tuple[float, int, int]:
@@ -146,7 +119,7 @@ def check_comparable(docs: list[dict], paths: list[str]) -> None:
         for key in sorted(set(ref["metrics"]) | set(doc["metrics"])):
             a = ref["metrics"].get(key, {}).get("signature")
             b = doc["metrics"].get(key, {}).get("signature")
-            if a != b:
+            if EQUIVALENT_SIGNATURES.get(a, a) != EQUIVALENT_SIGNATURES.get(b, b):
                 raise ImaxError(f"metric {key} was computed differently: {ref_path} has {a!r}, {path} has {b!r}")
 
 
@@ -163,20 +136,12 @@ def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, se
         return dict.fromkeys(keys, math.nan)
     rng = np.random.default_rng(seed)
     values: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    meteor = None
-    if "report_meteor" in keys:
-        from imax_hub.metrics.text import Meteor
-
-        meteor = Meteor()
-    try:
+    with Resources() as res:  # one METEOR JVM, if any, for the whole bootstrap
         for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on large test sets
             w = _weights(rng, n, min(100, n_boot - start))
             for k in keys:
                 m = scores.metrics[k]
-                values[k].append(reduce_metric(k, m.stats, w[:, m.items], meteor=meteor))
-    finally:
-        if meteor is not None:
-            meteor.close()
+                values[k].append(reduce_metric(k, m.stats, w[:, m.items], res))
     out = {}
     for k, parts in values.items():
         v = np.concatenate(parts)
@@ -191,12 +156,7 @@ def _paired_resamples(docs: list[dict], keys: list[str], *, n_boot: int, seed: i
                   np.array(d["item_stats"][k]["stats"], dtype=np.float64)) for k in keys} for d in docs]
     rng = np.random.default_rng(seed)
     boot = [{k: [] for k in keys} for _ in docs]
-    meteor = None
-    if "report_meteor" in keys:
-        from imax_hub.metrics.text import Meteor
-
-        meteor = Meteor()
-    try:
+    with Resources() as res:
         done = 0
         while done < n_boot:
             b = min(chunk, n_boot - done)
@@ -204,11 +164,8 @@ def _paired_resamples(docs: list[dict], keys: list[str], *, n_boot: int, seed: i
             for r, run_stats in enumerate(stats):
                 for k in keys:
                     items, s = run_stats[k]
-                    boot[r][k].append(reduce_metric(k, s, w[:, items], meteor=meteor))
+                    boot[r][k].append(reduce_metric(k, s, w[:, items], res))
             done += b
-    finally:
-        if meteor is not None:
-            meteor.close()
     return [{k: np.concatenate(v) for k, v in run.items()} for run in boot]
 
 
@@ -223,10 +180,11 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
     """Each later run against the first (the baseline): values, differences with paired bootstrap 95%
     intervals, Δ with its interval, and the improved count."""
     base = docs[0]
-    keys = [m.key for m in METRICS if all(m.key in d["metrics"] for d in docs)]
+    specs = metrics_by_key()
+    keys = [m.key for m in metric_specs() if all(m.key in d["metrics"] for d in docs)]
     boot = _paired_resamples(docs, keys, n_boot=n_boot, seed=seed, chunk=chunk)
     out = {"baseline": base["name"], "bootstrap": {"resamples": n_boot, "seed": seed, "interval": "percentile 95%"},
-           "metrics": [{"key": k, "label": METRICS_BY_KEY[k].label, "higher_is_better": METRICS_BY_KEY[k].higher_is_better,
+           "metrics": [{"key": k, "label": specs[k].label, "higher_is_better": specs[k].higher_is_better,
                         "signature": base["metrics"][k]["signature"]} for k in keys],
            "runs": []}
     base_values = {k: base["metrics"][k]["value"] for k in keys}

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from imax_hub.errors import ImaxError
-from imax_hub.metrics.normalize import normalize_answer
+from imax_hub.tasks.normalize import normalize_answer
 
 _TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap BleuScorer's guards
+PTB_SIGNATURE = "ptb-corenlp-3.4.1-lc"  # the jar below, run with -lowerCase
 PTB_PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
 
 

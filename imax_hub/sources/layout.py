@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imax_hub.errors import ImaxError
+from imax_hub.errors import ImaxError, SourceError
 
-# The seven IMAX tasks, in the paper's order (Figure 1).
-TASKS = ("calculation", "report", "multiclass", "multilabel", "rec", "reg", "vqa")
-
-
+# `imax download` records the files it verified in this file of each project folder (size, mtime, sha256)
+LEDGER = ".imax-verified"
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
@@ -52,8 +50,8 @@ class Project:
     slug: str
     version: str  # the release imax-hub downloads and was written against
     access: str  # "credentialed" or "open"
-    tasks: tuple[str, ...]
     markers: tuple[str, ...]  # any one of these, relative to the data folder, identifies the source
+    input_files: tuple[str, ...]  # what its reader reads for a build (hashed into the build manifest)
     data_subdir: str = ""  # where the files sit inside <project>/<version>/
     aliases: tuple[str, ...] = field(default=())  # other folders (relative to the root) seen in users' trees
     needs: str = ""  # what a user must do on PhysioNet to get access
@@ -128,8 +126,8 @@ MIMIC_CXR_JPG = Project(
     slug="mimic-cxr-jpg",
     version="2.1.0",
     access="credentialed",
-    tasks=TASKS,  # every task needs the images and their metadata
     markers=("mimic-cxr-2.0.0-metadata.csv.gz",),
+    input_files=("mimic-cxr-2.0.0-metadata.csv.gz",),
     older_versions=("2.0.0",),  # same CSV names; 2.1.0 added mimic-cxr-2.1.0-test-set-labeled.csv
     fetch=("LICENSE.txt", "IMAGE_FILENAMES", "mimic-cxr-2.0.0-*.csv.gz", "mimic-cxr-2.1.0-test-set-labeled.csv"),
     needs="credentialed PhysioNet account, CITI training, signed MIMIC-CXR-JPG data use agreement",
@@ -140,8 +138,8 @@ MIMIC_CXR_REPORTS = Project(
     slug="mimic-cxr",
     version="2.1.0",
     access="credentialed",
-    tasks=("report",),
     markers=("mimic-cxr-reports.zip", "files"),
+    input_files=("mimic-cxr-reports.zip",),  # or the files/ folder, hashed as one
     older_versions=("2.0.0",),  # the reports zip is the same file in 2.0.0 and 2.1.0
     aliases=("mimic-cxr-reports",),
     fetch=("LICENSE.txt", "mimic-cxr-reports.zip"),  # not the 4.7 TB of DICOMs beside it
@@ -153,8 +151,8 @@ CXR_CARDIOMEGALY = Project(
     slug="cxr-cardiomegaly",
     version="1.0.0",
     access="open",
-    tasks=("calculation",),
     markers=("CTRs.csv", "CPARs.csv"),
+    input_files=("CTRs.csv", "CPARs.csv"),
     fetch=("LICENSE.txt", "CTRs.csv", "CPARs.csv"),
     needs="open access",
 )
@@ -164,8 +162,9 @@ PE_SEVERITY = Project(
     slug="mimic-cxr-pe-severity",
     version="1.0.1",
     access="credentialed",
-    tasks=("multiclass",),
     markers=("regex_report_edema_severity.csv",),
+    input_files=("regex_report_edema_severity.csv", "expert_report_edema_severity.csv",
+                 "consensus_image_edema_severity.csv"),
     fetch=("LICENSE.txt", "*.csv"),
     needs="credentialed PhysioNet account and the project's data use agreement",
 )
@@ -175,8 +174,8 @@ CXR_LT = Project(
     slug="cxr-lt-iccv-workshop-cvamd",
     version="2.0.0",
     access="credentialed",
-    tasks=("multilabel",),
     markers=("train_labeled.csv",),
+    input_files=("train_labeled.csv", "development_labeled_task1.csv", "test_labeled_task1.csv"),
     data_subdir="cxr-lt-2024",
     aliases=("cxr-lt-multi-label-long-tailed-classification-on-chest-x-rays-2.0.0/cxr-lt-2024", "cxr-lt-2024"),
     fetch=("LICENSE.txt", "cxr-lt-2024/*.csv"),  # not cxr-lt-2023/
@@ -188,8 +187,8 @@ CHEXMASK = Project(
     slug="chexmask-cxr-segmentation-data",
     version="1.0.0",
     access="open",
-    tasks=("rec", "reg"),
     markers=("OriginalResolution/MIMIC-CXR-JPG.csv",),
+    input_files=("OriginalResolution/MIMIC-CXR-JPG.csv",),
     fetch=("LICENSE.txt", "OriginalResolution/MIMIC-CXR-JPG.csv"),  # not the other datasets' masks
     needs="open access (only OriginalResolution/MIMIC-CXR-JPG.csv is needed)",
 )
@@ -199,8 +198,8 @@ MIMIC_CXR_VQA = Project(
     slug="mimic-ext-mimic-cxr-vqa",
     version="1.0.0",
     access="credentialed",
-    tasks=("vqa",),
     markers=("train.json",),
+    input_files=("train.json", "valid.json", "test.json"),
     data_subdir="MIMIC-Ext-MIMIC-CXR-VQA/dataset",
     aliases=(
         "physionet.org/files/mimic-ext-mimic-cxr-vqa/1.0.0/dataset",
@@ -233,3 +232,19 @@ def require(project: Project, root: str | Path) -> Path:
             f"  download it from {project.files_url} ({project.needs})"
         )
     return folder
+
+
+def read_sums(path: Path) -> list[tuple[str, str]]:
+    """(sha256, path) entries of a project's SHA256SUMS.txt, with a clear error naming the line."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise SourceError(path, f"expected '<sha256> <path>', found {line[:80]!r}", line=n)
+        rel = parts[1].lstrip("*").strip()
+        if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:  # a list may never write outside its project
+            raise SourceError(path, f"path {rel!r} leaves the project folder", line=n)
+        out.append((parts[0].lower(), rel))
+    return out

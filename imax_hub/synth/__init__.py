@@ -154,14 +154,38 @@ def synthesize(
     progress: Progress | None = None,
 ) -> Cohort:
     """Write a synthetic tree for all seven sources under ``root`` and return its ground truth."""
-    root = Path(root)
-    tick = progress or (lambda phase, done, total: None)
     cohort = make_cohort(patients, seed, image_size=image_size if images else None)
-    by_patient = {p.subject_id: p for p in cohort.patients}
-    by_study = {s.study_id: s for s in cohort.studies}
+    t = _Tree(Path(root), seed, cohort, {p.subject_id: p for p in cohort.patients},
+              {s.study_id: s for s in cohort.studies}, [], progress or (lambda phase, done, total: None))
+    jpg = _write_anatomies_and_images(t, images)
+    codes = _write_mimic_cxr_jpg(t, jpg)
+    _write_reports(t)
+    _write_cardiomegaly(t)
+    _write_pe_severity(t)
+    _write_cxr_lt(t, codes)
+    _write_chexmask(t)
+    _write_vqa(t)
+    return cohort
 
-    # -- anatomies -----------------------------------------------------------------------------
-    records: list[AnatomyRecord] = []
+
+@dataclass
+class _Tree:
+    """What every source's writer shares: the cohort (the ground truth) and the anatomies drawn for it."""
+
+    root: Path
+    seed: int
+    cohort: Cohort
+    by_patient: dict
+    by_study: dict
+    records: list[AnatomyRecord]
+    tick: Progress
+
+
+def _write_anatomies_and_images(t: _Tree, images: bool) -> _Sums:
+    """MIMIC-CXR-JPG's JPEGs (phantoms drawing each frontal image's anatomy) and the anatomies every annotation
+    source reads; without images, a pool of anatomies per image size (metadata-only trees of any scale)."""
+    seed, cohort, by_patient, by_study, records, tick = t.seed, t.cohort, t.by_patient, t.by_study, t.records, t.tick
+    root = t.root
     jpg = _Sums(root / layout.MIMIC_CXR_JPG.slug / layout.MIMIC_CXR_JPG.version)
     frontal = [im for im in cohort.images if im.frontal]
     if images:
@@ -192,8 +216,12 @@ def synthesize(
                 records.append(_record(make_anatomy(rng, im.rows, im.columns, enlarged_heart=enlarged)))
             im.anatomy = slots[k % len(slots)]
             tick("anatomies", k + 1, len(frontal))
+    return jpg
 
-    # -- MIMIC-CXR-JPG -------------------------------------------------------------------------
+
+def _write_mimic_cxr_jpg(t: _Tree, jpg: _Sums) -> dict[str, str]:
+    """MIMIC-CXR-JPG's CSVs and IMAGE_FILENAMES; returns each image's ViewCodeSequence_CodeMeaning (CXR-LT copies it)."""
+    seed, cohort, by_patient, by_study, tick = t.seed, t.cohort, t.by_patient, t.by_study, t.tick
     rng = np.random.default_rng([seed, 4])
     meta_rows, split_rows = [], []
     for im in cohort.images:
@@ -221,8 +249,12 @@ def synthesize(
     jpg.write_bytes("IMAGE_FILENAMES", "".join(im.rel_path + "\n" for im in cohort.images).encode())
     jpg.finish()
     tick("mimic-cxr-jpg", 1, 1)
+    return {im.dicom_id: row[10] for im, row in zip(cohort.images, meta_rows)}
 
-    # -- MIMIC-CXR reports (zip and folder form) ------------------------------------------------
+
+def _write_reports(t: _Tree) -> None:
+    """MIMIC-CXR reports, in both the zip and the folder form."""
+    root, seed, cohort, by_patient, tick = t.root, t.seed, t.cohort, t.by_patient, t.tick
     rep = _Sums(root / layout.MIMIC_CXR_REPORTS.slug / layout.MIMIC_CXR_REPORTS.version)
     rng = np.random.default_rng([seed, 5])
     zbuf = io.BytesIO()
@@ -239,7 +271,10 @@ def synthesize(
     rep.finish()
     tick("reports", 1, 1)
 
-    # -- CXR-Cardiomegaly ----------------------------------------------------------------------
+
+def _write_cardiomegaly(t: _Tree) -> None:
+    """CXR-Cardiomegaly's CTRs.csv and CPARs.csv, with the error codes 2/3/4."""
+    root, seed, cohort, records = t.root, t.seed, t.cohort, t.records
     card = _Sums(root / layout.CXR_CARDIOMEGALY.slug / layout.CXR_CARDIOMEGALY.version)
     rng = np.random.default_rng([seed, 6])
     ctr_rows, cpar_rows = [], []
@@ -257,7 +292,10 @@ def synthesize(
     card.write_bytes("CPARs.csv", _csv_bytes(["dicom_file", "CPAR"], cpar_rows))
     card.finish()
 
-    # -- MIMIC-CXR-PE-Severity -----------------------------------------------------------------
+
+def _write_pe_severity(t: _Tree) -> None:
+    """MIMIC-CXR-PE-Severity's three label files and the auxiliary cohort file."""
+    root, seed, cohort, by_patient = t.root, t.seed, t.cohort, t.by_patient
     pe = _Sums(root / layout.PE_SEVERITY.slug / layout.PE_SEVERITY.version)
     rng = np.random.default_rng([seed, 7])
     chf_studies = [st for st in cohort.studies if by_patient[st.subject_id].chf]
@@ -286,14 +324,16 @@ def synthesize(
                    _csv_bytes(["subject_id", "study_id", "dicom_id", "dicom_available", "CHF", "view"], aux))
     pe.finish()
 
-    # -- CXR-LT 2024 ---------------------------------------------------------------------------
+
+def _write_cxr_lt(t: _Tree, codes: dict[str, str]) -> None:
+    """CXR-LT 2024's task files, the 45-label file and the task-2 files."""
+    root, seed, cohort, by_patient, by_study, tick = t.root, t.seed, t.cohort, t.by_patient, t.by_study, t.tick
     lt_base = root / layout.CXR_LT.slug / layout.CXR_LT.version
     lt = _Sums(lt_base)
     rng = np.random.default_rng([seed, 8])
     head = ["dicom_id", "subject_id", "study_id", "ViewPosition", "ViewCodeSequence_CodeMeaning", "fpath"]
     files: dict[str, list] = {k: [] for k in ("train", "development", "test")}
     all_rows, gold_rows, dev2_rows = [], [], []
-    codes = {im.dicom_id: row[10] for im, row in zip(cohort.images, meta_rows)}
     for im in cohort.images:
         st = by_study[im.study_id]
         p = by_patient[im.subject_id]
@@ -315,7 +355,10 @@ def synthesize(
     lt.finish()
     tick("cxr-lt", 1, 1)
 
-    # -- CheXmask ------------------------------------------------------------------------------
+
+def _write_chexmask(t: _Tree) -> None:
+    """CheXmask's MIMIC-CXR-JPG file at original resolution and preprocessed."""
+    root, seed, cohort, records, tick = t.root, t.seed, t.cohort, t.records, t.tick
     cm = _Sums(root / layout.CHEXMASK.slug / layout.CHEXMASK.version)
     rng = np.random.default_rng([seed, 9])
     header = "dicom_id,Dice RCA (Mean),Dice RCA (Max),Landmarks,Left Lung,Right Lung,Heart,Height,Width\n"
@@ -341,7 +384,10 @@ def synthesize(
         cm.add_file(f"{sub}/MIMIC-CXR-JPG.csv")
     cm.finish()
 
-    # -- MIMIC-Ext-MIMIC-CXR-VQA ---------------------------------------------------------------
+
+def _write_vqa(t: _Tree) -> None:
+    """MIMIC-Ext-MIMIC-CXR-VQA's three JSON lists."""
+    root, seed, cohort, by_patient, by_study, tick = t.root, t.seed, t.cohort, t.by_patient, t.by_study, t.tick
     vq = _Sums(root / layout.MIMIC_CXR_VQA.slug / layout.MIMIC_CXR_VQA.version)
     rng = np.random.default_rng([seed, 10])
     out: dict[str, list] = {"train": [], "valid": [], "test": []}
@@ -359,5 +405,4 @@ def synthesize(
     for split, entries in out.items():
         vq.write_bytes(f"{layout.MIMIC_CXR_VQA.data_subdir}/{split}.json", json.dumps(entries, indent=4).encode())
     vq.finish()
-    tick("vqa", 1, 1)
-    return cohort
+    tick("mimic-cxr-vqa", 1, 1)

@@ -1,8 +1,10 @@
-"""Task entries from the sources: every annotation the seven tasks can use, before any selection.
+"""The tasks: one module per task (grounding.py holds REC and REG, which one builder makes), each declaring
+its :class:`~imax_hub.tasks.spec.TaskSpec`, listed in :mod:`imax_hub.tasks.registry`.
 
 Each module turns one source into *candidate entries* for the frontal images in the MIMIC-CXR-JPG
 metadata: one row per (image, task, subtask, key) with the template inputs and the structured
-target as JSON. Rendering (templates) and selection (IMAX/DMAX) happen later, on these rows only.
+target as JSON, and reads a model's answer back into that structure. Rendering (templates) and
+selection (IMAX/DMAX) happen later, on these rows only.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-
-from imax_hub.sources.layout import TASKS
 
 CANDIDATE_SCHEMA = pa.schema([
     ("dicom_id", pa.string()),
@@ -25,18 +25,10 @@ CANDIDATE_SCHEMA = pa.schema([
     ("source", pa.string()),  # PhysioNet project slug/version the entry comes from
 ])
 
-# Med-MAT's (modality, anatomy, task) triplet, so rows mix with Med-MAT/MedMax-style collections.
+# Med-MAT's (modality, anatomy, task family) triplet, so rows mix with Med-MAT/MedMax-style collections; the
+# family is each task's own (TaskSpec.family).
 MODALITY = "X-ray"
 ANATOMY = "chest"
-TASK_FAMILY = {
-    "calculation": "measurement",
-    "report": "report generation",
-    "multiclass": "disease grading",
-    "multilabel": "disease classification",
-    "rec": "grounding",
-    "reg": "region captioning",
-    "vqa": "visual question answering",
-}
 
 
 @dataclass
@@ -77,4 +69,4 @@ class CandidateList:
         return pa.Table.from_pydict(data, schema=CANDIDATE_SCHEMA)
 
 
-__all__ = ["TASKS", "CANDIDATE_SCHEMA", "TaskContext", "CandidateList", "TASK_FAMILY", "MODALITY", "ANATOMY"]
+__all__ = ["CANDIDATE_SCHEMA", "TaskContext", "CandidateList", "MODALITY", "ANATOMY"]

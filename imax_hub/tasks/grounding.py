@@ -9,16 +9,24 @@ so the full image is ``<0><0><1000><1000>`` whatever its size.
 The paper has about one REC and one REG entry per image (51,045 each for 47,600 images), so by default
 each image contributes one structure per task, chosen deterministically from (seed, image, task);
 ``structures_per_image=3`` keeps all three.
+
+Both tasks are declared here (one builder makes their entries): REC's answer is the first
+``<x1><y1><x2><y2>`` box in the text with x1 < x2 <= 1000 and y1 < y2 <= 1000; REG's is exactly one of the
+three structure names, after VQA normalisation.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 from imax_hub.sources import iter_chexmask
 from imax_hub.sources.chexmask import ChexmaskStats
 from imax_hub.sources.layout import CHEXMASK
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answers import parse_box, parse_name
+from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
 # CheXmask's "Left Lung" is the patient's left lung (on the image's right).
 STRUCTURES = (("heart", "heart"), ("left_lung", "left lung"), ("right_lung", "right lung"))
@@ -29,6 +37,10 @@ def box_to_grid(box: list[int], width: int, height: int) -> list[int]:
     x1, y1, x2, y2 = box
     edges = ((x1, width), (y1, height), (x2 + 1, width), (y2 + 1, height))
     return [(2000 * e + size) // (2 * size) for e, size in edges]
+
+
+GRID = "0-1000-edges"  # how box_to_grid maps pixels to the answer grid (recorded in the REC signatures)
+PARSE_RULE = "<x1><y1><x2><y2>"
 
 
 def _pick(seed: int, dicom_id: str, task: str, n: int) -> int:
@@ -62,3 +74,69 @@ def candidates(ctx: TaskContext):
     if stats.unknown_images:
         ctx.skipped["rec/reg: CheXmask rows of images that are not frontal views in the metadata"] += stats.unknown_images
     return out.table()
+
+
+def parse_rec(text: str, target: dict, fmt: str = "paper") -> dict | None:
+    box = parse_box(text)
+    if box is None or not (box[0] < box[2] <= 1000 and box[1] < box[3] <= 1000):
+        return None
+    return {"box_grid": box}
+
+
+def parse_reg(text: str, target: dict, fmt: str = "paper") -> dict | None:
+    i = parse_name(text, [name for _, name in STRUCTURES])
+    return None if i is None else {"structure": STRUCTURES[i][1]}
+
+
+def prior_box(targets: list[dict]) -> str:
+    box = np.mean([t["box_grid"] for t in targets], axis=0)
+    return "".join(f"<{int(np.floor(v + 0.5))}>" for v in box)
+
+
+def _rec_units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
+    key, name = STRUCTURES[_pick(seed, dicom_id, "rec", len(STRUCTURES))]
+    return [(key, key, {"structure": name})]
+
+
+def _rec_pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
+    grid = parse_box(text)
+    if grid is None:
+        return None, "no box"
+    x1, y1, x2, y2 = grid
+    if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
+        return None, "box empty or outside the image"
+    w, h = image_size
+    # grid edges back to an inclusive pixel box (the inverse of box_to_grid, rounded)
+    box = [round(x1 * w / 1000), round(y1 * h / 1000), max(round(x2 * w / 1000) - 1, 0),
+           max(round(y2 * h / 1000) - 1, 0)]
+    return {"structure": inputs["structure"], "box": box, "box_grid": grid, "image_size": [w, h]}, ""
+
+
+REC = TaskSpec(
+    name="rec",
+    family="grounding",
+    project=CHEXMASK,
+    candidates=candidates,
+    scorer="box",
+    parse=parse_rec,
+    parse_rule=PARSE_RULE,
+    scorer_params={"grid": GRID},
+    metrics=(Metric("rec_iou", "REC IoU", None, True, "iou"), Metric("rec_r50", "REC R@0.5", None, True, "r50")),
+    harness=(HarnessTask("imax_rec", None, ("rec_iou", "rec_r50"), 32),),
+    paper_entries=51_045,
+    prior=prior_box,
+    pseudo=PseudoLabels(units=_rec_units, target=_rec_pseudo_target, needs_image_size=True),
+)
+REG = TaskSpec(
+    name="reg",
+    family="region captioning",
+    project=CHEXMASK,
+    candidates=candidates,
+    scorer="match",
+    parse=parse_reg,
+    metrics=(Metric("reg_acc", "REG ACC", None, True, "acc"),),
+    harness=(HarnessTask("imax_reg", None, ("reg_acc",), 16),),
+    paper_entries=51_045,
+    subtask_in_prompt=False,  # the subtask is the structure, i.e. the answer
+    not_pseudo="its prompt needs a box",
+)

@@ -1,7 +1,8 @@
 """Multi-class entries from MIMIC-CXR-PE-Severity: the pulmonary-edema grade of a frontal image.
 
 Per image, the radiologists' consensus label beats the expert report reading, which beats the
-regex label; study-level labels (expert, regex) apply to all frontal images of the study.
+regex label; study-level labels (expert, regex) apply to all frontal images of the study. An answer is
+one of the four grade names, after VQA normalisation.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from imax_hub.sources import read_pe_severity
 from imax_hub.sources.layout import PE_SEVERITY
 from imax_hub.sources.pe_severity import GRADES
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answers import parse_grade
+from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
 PRIORITY = ("consensus", "expert", "regex")
 
@@ -38,3 +41,33 @@ def candidates(ctx: TaskContext):
         out.add(dicom_id, "multiclass", "edema_severity", "edema", {},
                 {"grade": grade, "name": GRADES[grade], "label_source": source})
     return out.table()
+
+
+def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
+    grade = parse_grade(text)
+    return None if grade is None else {"grade": grade}
+
+
+def _units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
+    return [("edema_severity", "edema", {})]
+
+
+def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
+    grade = parse_grade(text)
+    if grade is None:
+        return None, "not an edema grade"
+    return {"grade": grade, "name": GRADES[grade]}, ""
+
+
+SPEC = TaskSpec(
+    name="multiclass",
+    family="disease grading",
+    project=PE_SEVERITY,
+    candidates=candidates,
+    scorer="match",
+    parse=parse,
+    metrics=(Metric("multiclass_acc", "Multi-class ACC", None, True, "acc"),),
+    harness=(HarnessTask("imax_cls_multiclass", None, ("multiclass_acc",), 16),),
+    paper_entries=6_019,
+    pseudo=PseudoLabels(units=_units, target=_pseudo_target),
+)

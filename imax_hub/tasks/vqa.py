@@ -3,6 +3,8 @@
 Entries whose answer is the empty list are skipped and counted: there is no text to train on or to
 score, and rendering them as a word such as "none" would make the answer unparseable back to ``[]``.
 The dataset's own train/valid/test split is not used; IMAX/DMAX make their own (see ``imax_hub.build``).
+Any non-empty text is an answer: verify questions are scored by whether the gold answer is in it,
+choose and query questions by BLEU-1 against the gold answers joined with ", ".
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pyarrow.compute as pc
 from imax_hub.sources import read_vqa
 from imax_hub.sources.layout import MIMIC_CXR_VQA
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.spec import HarnessTask, Metric, TaskSpec
 
 
 def candidates(ctx: TaskContext):
@@ -28,3 +31,29 @@ def candidates(ctx: TaskContext):
         out.add(dicom_id, "vqa", semantic, f"{split}-{idx}", {"question": question},
                 {"answer": list(answer), "semantic_type": semantic, "content_type": content})
     return out.table()
+
+
+def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
+    return {"text": text} if text.strip() else None
+
+
+SPEC = TaskSpec(
+    name="vqa",
+    family="visual question answering",
+    project=MIMIC_CXR_VQA,
+    candidates=candidates,
+    scorer="answer-text",
+    parse=parse,
+    metrics=(
+        Metric("vqa_verify_acc", "VQA verify ACC", "verify", True, "acc-contains"),
+        Metric("vqa_choose_bleu1", "VQA choose BLEU-1", "choose", True, "bleu1-sentence"),
+        Metric("vqa_query_bleu1", "VQA query BLEU-1", "query", True, "bleu1-sentence"),
+    ),
+    harness=(
+        HarnessTask("imax_vqa_verify", "verify", ("vqa_verify_acc",), 16),
+        HarnessTask("imax_vqa_choose", "choose", ("vqa_choose_bleu1",), 32),
+        HarnessTask("imax_vqa_query", "query", ("vqa_query_bleu1",), 64),
+    ),
+    paper_entries=100_901,
+    not_pseudo="its prompt needs a question",
+)

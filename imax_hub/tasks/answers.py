@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from imax_hub.sources.pe_severity import GRADES
+from imax_hub.tasks.normalize import normalize_answer
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _BOX = re.compile(r"<\s*(\d{1,4})\s*>\s*,?\s*<\s*(\d{1,4})\s*>\s*,?\s*<\s*(\d{1,4})\s*>\s*,?\s*<\s*(\d{1,4})\s*>")
@@ -33,15 +34,18 @@ def parse_label_vector(text: str, n: int = 10) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-def parse_grade(text: str) -> int | None:
-    """The edema grade whose name the text is, after VQA normalisation (case, punctuation, articles)."""
-    from imax_hub.metrics.normalize import normalize_answer
-
+def parse_name(text: str, names: tuple[str, ...] | list[str]) -> int | None:
+    """The index of the name the text is, after VQA normalisation (case, punctuation, articles)."""
     norm = normalize_answer(text[:10_000])
-    for grade, name in enumerate(GRADES):
+    for i, name in enumerate(names):
         if norm == normalize_answer(name):  # "none" normalises to "0" like any number word
-            return grade
+            return i
     return None
+
+
+def parse_grade(text: str) -> int | None:
+    """The edema grade whose name the text is (see :func:`parse_name`)."""
+    return parse_name(text, GRADES)
 
 
 def parse_answer_list(text: str) -> list[str]:
