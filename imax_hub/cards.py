@@ -102,5 +102,6 @@ def render_card(doc: dict, *, baseline: dict | None = None, trained_on: str = "i
         parse_failures=", ".join(f"{t} {n:,}" for t, n in sorted(doc.get("parse_failures", {}).items()) if n),
         build_options=(" " + build_options) if build_options else "", model_ref=model_id or model_name,
         backend=(doc.get("model") or {}).get("backend"), template_shas=doc.get("template_shas") or [],
+        answer_format=doc.get("answer_format", "paper"),
         citation=CITATION,
     )

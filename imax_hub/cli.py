@@ -19,6 +19,8 @@ from imax_hub.files import is_local_path, write_atomic
 from imax_hub.lighteval_offline import install as install_lighteval_guards
 from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS
 
+_ANSWER_FORMAT_HELP = ("How to read answers: paper (the templates' formats, the paper's numbers) or a model family: "
+                       "qwen2-vl, qwen2.5-vl, qwen3-vl, internvl, paligemma, florence2, llava, minigpt-v2.")
 _MAX_BAD_ROWS_HELP = ("Share of a source file's rows that may be set aside as unusable (0.01 = 1%) before the "
                       "file is an error.")
 
@@ -44,6 +46,16 @@ class _Ticker:
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(phase, total=total or None, transfer="")
         self.progress.update(self.tasks[phase], completed=done, total=total or None)
+
+
+def _answer_format(name: str, processor_args: str | None = None, model=None):
+    """An AnswerFormat from the command line; ``auto`` (with a loaded model) says what it picked."""
+    from imax_hub.evaluation import answer_format_for
+
+    fmt, message = answer_format_for(name, model=model, processor_args=processor_args)
+    if message:
+        console.print(message, style="yellow" if message.startswith("warning") else None, highlight=False, markup=False)
+    return fmt
 
 
 def _print_version(value: bool) -> None:
@@ -238,13 +250,18 @@ def score(
     dataset: Annotated[Path, typer.Option("--dataset", help="The build folder the predictions are for.")],
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Results file (default: PREDICTIONS.scores.json).")] = None,
     config: Annotated[str, typer.Option(help="Config whose test split was predicted.")] = "imax",
+    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP)] = "paper",
+    processor_args: Annotated[Optional[str], typer.Option(
+        "--processor-args", help="qwen2.5-vl: the processor's min_pixels=N,max_pixels=N (default: the released "
+                                 "Instruct models' 3136 and 12845056).")] = None,
 ) -> None:
     """Score predictions with the paper's 16 metrics; writes a results file (numbers only, no text)."""
     import json
 
     from imax_hub.metrics.runs import score_file
 
-    doc = score_file(dataset, predictions, config=config)
+    fmt = _answer_format(answer_format, processor_args)
+    doc = score_file(dataset, predictions, config=config, answer_format=fmt)
     target = out_file or predictions.with_suffix(".scores.json")
     target.write_text(json.dumps(doc) + "\n")
     table = Table(title=f"{doc['name']}: {doc['n_items']:,} test items")
@@ -348,6 +365,10 @@ def eval_(
     cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="lighteval prediction cache (resume point).")] = None,
     save_details: Annotated[bool, typer.Option("--save-details", help="Also write lighteval's per-sample details "
                                                                        "(local only; contain prompts and gold answers, never images).")] = False,
+    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
+                                               "model's config (model_type).")] = "paper",
+    processor_args: Annotated[Optional[str], typer.Option(
+        "--processor-args", help="qwen2.5-vl: min_pixels=N,max_pixels=N (default: the loaded processor's).")] = None,
 ) -> None:
     """Score a model on the IMAX test split through lighteval: results JSON + imax summary (16 metrics)."""
     from imax_hub.evaluation import EvalOptions, run_eval
@@ -356,7 +377,8 @@ def eval_(
                                    tasks=[t.strip() for t in tasks.split(",")] if tasks else None,
                                    max_samples=max_samples, backend=backend, batch_size=batch_size,
                                    output_dir=output_dir, dataset_revision=dataset_revision, model_args=model_args,
-                                   cache_dir=cache_dir, save_details=save_details))
+                                   cache_dir=cache_dir, save_details=save_details, answer_format=answer_format,
+                                   processor_args=processor_args))
     if summary:
         print_summary(summary)
         out.print(f"wrote {summary['_paths']['summary']} (numbers only) and {summary['_paths']['predictions']} (local)")
@@ -553,6 +575,10 @@ def pseudo_label(
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="Backend options key=value,…")] = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", min=1, help="Only the first N images "
                                                       "(a trial run; the configs then hold pseudo rows for those only).")] = None,
+    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
+                                               "model's config.")] = "paper",
+    processor_args: Annotated[Optional[str], typer.Option("--processor-args", help="qwen2.5-vl: min_pixels=N,"
+                                                          "max_pixels=N (default: the loaded processor's).")] = None,
 ) -> None:
     """Stage 2 of the three-stage strategy: pseudo-label the tasks DMAX images lack; write pseudo_imax configs."""
     from imax_hub.adapters import adapter_fingerprint, run_name
@@ -566,11 +592,12 @@ def pseudo_label(
     backend_model = make_model(EvalOptions(model=model, adapter=adapter, dataset=str(dataset), backend=backend,
                                            batch_size=batch_size, model_args=model_args))
     disable_prediction_cache(backend_model)  # generations.jsonl is the resume point
+    fmt = _answer_format(answer_format, processor_args, model=backend_model)
     with _progress() as progress:
         # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
         model_id = run_name(Path(model).name if is_local_path(model) else model, adapter)
         result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=model_revision(backend_model),
-                            config=config, max_images=max_images, tick=_Ticker(progress),
+                            config=config, max_images=max_images, tick=_Ticker(progress), answer_format=fmt,
                             identity={"adapter_sha256": adapter_fingerprint(adapter)} if adapter else None)
     kept, dropped = sum(result.kept.values()), sum(result.dropped.values())
     out.print(f"{result.images:,} images, {result.asked:,} pseudo-labels asked: kept {kept:,}, dropped {dropped:,}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,13 @@ from imax_hub.lighteval_offline import install as _install_lighteval_guards
 
 _install_lighteval_guards()  # this module is also an API entry point: lighteval is imported by its functions
 
-from imax_hub.backends import model_revision  # noqa: E402
+from imax_hub.backends import BASELINES, model_revision  # noqa: E402
 from imax_hub.build import manifest as build_manifest  # noqa: E402
 from imax_hub.build.manifest import EVAL_PREFIX  # noqa: E402
 from imax_hub.errors import ImaxError  # noqa: E402
 from imax_hub.files import write_atomic  # noqa: E402
 from imax_hub.tasks import registry  # noqa: E402
+from imax_hub.tasks.answer_formats import FORMATS, AnswerFormat, auto_format, parse_processor_args  # noqa: E402
 
 
 @dataclass
@@ -43,6 +45,52 @@ class EvalOptions:
     model_args: str | None = None  # extra backend options, key=value,...
     cache_dir: str | None = None
     save_details: bool = False
+    answer_format: str = "paper"  # paper, a family, or auto (from the model's config)
+    processor_args: str | None = None  # qwen2.5-vl resize bounds, min_pixels=N,max_pixels=N
+
+
+def answer_format_for(name: str, *, model=None, model_id: str | None = None,
+                      processor_args: str | None = None) -> tuple[AnswerFormat, str | None]:
+    """(format, message) for ``--answer-format NAME``. ``auto`` reads the model's ``config.model_type`` (from the
+    loaded ``model`` or ``model_id``'s config); qwen2.5-vl takes the resize bounds from ``processor_args``, else from
+    the loaded processor, else the released models' defaults."""
+    message = None
+    if name == "auto":
+        model_type = _model_type(model, model_id)
+        name, message = auto_format(model_type)
+        message = f"warning: {message}" if message else f"--answer-format auto: model_type {model_type} -> {name}"
+    if name not in FORMATS:
+        raise ImaxError(f"--answer-format must be one of {', '.join(FORMATS)} or auto, not {name!r}")
+    try:
+        pixels = parse_processor_args(processor_args)
+    except ValueError as exc:
+        raise ImaxError(str(exc)) from None
+    if name == "qwen2.5-vl" and not pixels and model is not None:
+        pixels = _processor_pixels(model)
+    return AnswerFormat(name, **pixels), message
+
+
+def _model_type(model, model_id: str | None) -> str | None:
+    config = getattr(getattr(model, "model", None), "config", None)
+    if config is None and model_id and model_id not in BASELINES:
+        try:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model_id)
+        except (OSError, ValueError):
+            return None
+    return getattr(config, "model_type", None)
+
+
+def _processor_pixels(model) -> dict[str, int]:
+    """min/max pixels of a loaded Qwen2-VL-style image processor (``size`` in newer transformers)."""
+    image_processor = getattr(getattr(model, "processor", None), "image_processor", None)
+    if image_processor is None:
+        return {}
+    size = getattr(image_processor, "size", None) or {}
+    lo = getattr(image_processor, "min_pixels", None) or size.get("shortest_edge")
+    hi = getattr(image_processor, "max_pixels", None) or size.get("longest_edge")
+    return {k: int(v) for k, v in (("min_pixels", lo), ("max_pixels", hi)) if isinstance(v, (int, float)) and v}
 
 
 def safe_name(model: str) -> str:
@@ -150,11 +198,15 @@ def run_eval(opts: EvalOptions) -> dict:
     dataset = resolve_dataset(opts.dataset)
     opts.dataset = dataset
     fingerprint = check_dataset(dataset, opts.config, tasks)
-    # lighteval takes the task table as a module; this one is bound to the dataset chosen here
-    table = types.ModuleType("imax_hub_bound_tasks")
-    table.TASKS_TABLE = tasks_table(dataset, revision=opts.dataset_revision)
-
     model = make_model(opts)
+    fmt, message = answer_format_for(opts.answer_format, model=model, model_id=opts.model,
+                                     processor_args=opts.processor_args)
+    if message:
+        print(message, file=sys.stderr)
+    # lighteval takes the task table as a module; this one is bound to the dataset and answer format chosen here
+    table = types.ModuleType("imax_hub_bound_tasks")
+    table.TASKS_TABLE = tasks_table(dataset, revision=opts.dataset_revision, answer_format=fmt)
+
     out = Path(opts.output_dir)
     tracker = EvaluationTracker(output_dir=str(out), save_details=opts.save_details, push_to_hub=False)
     params = PipelineParameters(launcher_type=ParallelismManager.CUSTOM, custom_tasks_directory=table,
@@ -176,7 +228,7 @@ def run_eval(opts: EvalOptions) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"predictions_{name}.jsonl",
                   "".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in records))
-    scores = score(records, {r["id"]: r["prediction"] for r in records})
+    scores = score(records, {r["id"]: r["prediction"] for r in records}, answer_format=fmt)
     command = None
     if fingerprint is not None:
         command = build_manifest.public_command(build_manifest.read_manifest(Path(dataset)))

@@ -29,6 +29,7 @@ from imax_hub.build.manifest import EVAL_PREFIX, dataset_fingerprint, resolve_da
 from imax_hub.metrics import metrics_by_key, score
 from imax_hub.metrics.runs import bootstrap_standard_errors
 from imax_hub.tasks import registry
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 from imax_hub.tasks.spec import HarnessTask, TaskSpec
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -95,25 +96,28 @@ class ImaxCorpusScore(CorpusLevelComputation):
     would start 1,000 METEOR JVMs).
     """
 
-    def __init__(self, names: tuple[str, ...]):
+    def __init__(self, names: tuple[str, ...], answer_format: AnswerFormat = PAPER):
         self.names = names
+        self.answer_format = answer_format
 
     def __repr__(self) -> str:  # as ItemPreparator's: part of the prediction cache's key
-        return f"ImaxCorpusScore({', '.join(self.names)})"
+        fmt = f"; {self.answer_format.signature}" if self.answer_format.signature else ""
+        return f"ImaxCorpusScore({', '.join(self.names)}{fmt})"
 
     __str__ = __repr__
 
     def compute_corpus(self, items: list[dict]) -> dict[str, float]:
         rows = sorted(items, key=lambda r: r["id"])
-        scores = score(rows, {r["id"]: r["prediction"] for r in rows}, metrics=set(self.names))
+        scores = score(rows, {r["id"]: r["prediction"] for r in rows}, metrics=set(self.names),
+                       answer_format=self.answer_format)
         out = {k: scores.metrics[k].value for k in self.names}
         out.update({f"{k}_stderr": v for k, v in
                     bootstrap_standard_errors(scores, self.names, n_boot=BOOTSTRAP_RESAMPLES).items()})
         return out
 
 
-def metric_group(harness: HarnessTask) -> CorpusLevelMetricGrouping:
-    corpus = ImaxCorpusScore(harness.metrics)
+def metric_group(harness: HarnessTask, answer_format: AnswerFormat = PAPER) -> CorpusLevelMetricGrouping:
+    corpus = ImaxCorpusScore(harness.metrics, answer_format)
     specs = metrics_by_key()
     return CorpusLevelMetricGrouping(
         metric_name=list(harness.metrics),
@@ -124,9 +128,13 @@ def metric_group(harness: HarnessTask) -> CorpusLevelMetricGrouping:
     )
 
 
-def tasks_table(dataset: str | os.PathLike | None = None, revision: str | None = None) -> list[LightevalTaskConfig]:
-    """The task configs for one dataset (argument, ``IMAX_DATASET`` or ``./imax``)."""
+def tasks_table(dataset: str | os.PathLike | None = None, revision: str | None = None,
+                answer_format: AnswerFormat | None = None) -> list[LightevalTaskConfig]:
+    """The task configs for one dataset (argument, ``IMAX_DATASET`` or ``./imax``) and answer format (argument,
+    ``IMAX_ANSWER_FORMAT`` — a family name — or the paper's)."""
     dataset = resolve_dataset(dataset)
+    if answer_format is None:
+        answer_format = AnswerFormat(os.environ.get("IMAX_ANSWER_FORMAT") or "paper")
     fingerprint = dataset_fingerprint(dataset)
     # lighteval's prediction cache keys on the task config (prompt functions by name only): a rebuilt
     # local folder has a new fingerprint, hence a new version, hence no stale generations.
@@ -141,7 +149,7 @@ def tasks_table(dataset: str | os.PathLike | None = None, revision: str | None =
             hf_avail_splits=["test"],
             evaluation_splits=["test"],
             few_shots_split="test",
-            metrics=[metric_group(harness)],
+            metrics=[metric_group(harness, answer_format)],
             generation_size=harness.generation_size,
             stop_sequence=[],
             version=version,

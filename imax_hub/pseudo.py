@@ -34,6 +34,7 @@ from imax_hub.build.stats import describe, write_stats
 from imax_hub.errors import ImaxError
 from imax_hub.files import write_atomic
 from imax_hub.tasks import ANATOMY, MODALITY, registry
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 from imax_hub.tasks.spec import TaskSpec
 from imax_hub.tasks.templates import pick_variant
 
@@ -63,12 +64,13 @@ def _units(dicom_id: str, have: set[str], seed: int) -> list[tuple[str, str, str
     return [(t.name, *unit) for t in pseudo_tasks() if t.name not in have for unit in t.pseudo.units(dicom_id, seed)]
 
 
-def parse_pseudo(task: str, inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
+def parse_pseudo(task: str, inputs: dict, text: str, image_size: tuple[int, int],
+                 answer_format: AnswerFormat = PAPER) -> tuple[dict | None, str]:
     """The structured target of a generated answer, or (None, why it was dropped)."""
     spec = registry.get(task)
     if spec.pseudo is None:
         raise ImaxError(f"task {task!r} cannot be pseudo-labelled ({spec.not_pseudo or 'no pseudo-label rule'})")
-    return spec.pseudo.target(inputs, (text or "").strip(), image_size)
+    return spec.pseudo.target(inputs, (text or "").strip(), image_size, answer_format)
 
 
 def _image_size(image: dict) -> tuple[int, int]:
@@ -100,7 +102,8 @@ def _read_generations(path: Path) -> dict[str, str]:
 
 def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str | None = None,
                  config: str = "dmax", chunk_size: int = 256, max_images: int | None = None,
-                 identity: dict | None = None, tick: Tick = lambda *a: None) -> PseudoResult:
+                 identity: dict | None = None, tick: Tick = lambda *a: None,
+                 answer_format: AnswerFormat = PAPER) -> PseudoResult:
     """Generate, parse and write the pseudo-IMAX configs into build ``folder``; generations go to ``out``.
 
     ``model`` is a backend (``greedy_until(docs)``, as ``imax eval`` makes them). Generations are appended to
@@ -175,7 +178,7 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
         size = (0, 0)
         if registry.get(task).pseudo.needs_image_size:  # e.g. a box goes back to pixels of this image
             size = sizes[dicom] if dicom in sizes else sizes.setdefault(dicom, _image_size(m["image"]))
-        target, why = parse_pseudo(task, inputs, done[row_id], size)
+        target, why = parse_pseudo(task, inputs, done[row_id], size, answer_format)
         if target is None:
             result.dropped[f"{task}: {why}"] += 1
             continue
@@ -201,7 +204,8 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
     table = table.append_column("pseudo_revision", pa.array([None] * n_real + [revision] * n_pseudo, pa.string()))
     table = table.sort_by("id")
     write_pseudo_config(Path(folder), manifest, table, {"model": model_id, "revision": revision, "from_config": config,
-                                                         "max_images": max_images, **result.as_dict()})
+                                                         "max_images": max_images, "answer_format": answer_format.name,
+                                                         **result.as_dict()})
     write_atomic(out / "pseudo_label.json",
                  json.dumps({"model": model_id, "revision": revision, **result.as_dict()}, indent=1) + "\n")
     stats = json.loads((Path(folder) / "stats" / "stats.json").read_text())

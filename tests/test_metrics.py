@@ -380,3 +380,14 @@ def test_truncated_or_foreign_input_files_name_the_file_and_line(tmp_path):
         load_results(other)
     with pytest.raises(ImaxError, match="must be a folder written by `imax build`"):
         load_test_rows(tmp_path)
+
+
+def test_line_breaks_inside_one_prediction_do_not_shift_the_other_items():
+    """The PTB tokenizer reads one text per line and ends lines at more than \\n: none of them may leak."""
+    hyps = ["the heart is normal", "no pleural effusion", "mild edema"]
+    refs = ["heart size is normal", "no effusion", "mild pulmonary edema"]
+    clean = text.ptb_tokenize(hyps + refs)
+    for brk in ("\u2028", "\u2029", "\x0b", "\x0c", "\x85", "\r", "\x1c"):
+        broken = text.ptb_tokenize([hyps[0].replace(" is ", f" is{brk}")] + hyps[1:] + refs)
+        assert broken[1:] == clean[1:], repr(brk)
+        assert broken[0].split() == clean[0].split()

@@ -54,6 +54,7 @@ def entry_notes(doc: dict, key: str, user_notes: str | None) -> str:
     parts = [doc["metrics"][key]["signature"],
              f"build {doc.get('dataset_fingerprint') or 'unknown'}",
              f"test set {doc['test_set_hash']} ({doc['n_items']:,} items)",
+             f"answers read as {doc.get('answer_format', 'paper')}",
              f"imax-hub {doc.get('imax_hub_version', __version__)}"]
     harness = doc.get("harness") or {}
     if harness.get("name"):

@@ -17,6 +17,8 @@ import numpy as np
 from imax_hub.errors import ImaxError
 from imax_hub.metrics import families
 from imax_hub.metrics.families import Resources, Statistic
+from imax_hub.metrics.text import versions
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 from imax_hub.tasks import registry
 from imax_hub.tasks.spec import Metric
 
@@ -98,7 +100,9 @@ class RunScores:
     metrics: dict[str, MetricScore]
     parse_failures: dict[str, int]
     items_per_task: dict[str, int]
-    meteor_stats: list[str] = field(default_factory=list)  # kept for older callers; statistics live in ``metrics``
+    answer_format: AnswerFormat = PAPER
+    # per item (in item order), an anonymous index of its image (0..images-1): resampling images, not items
+    image_of_item: list[int] = field(default_factory=list)
 
     @property
     def test_set_hash(self) -> str:
@@ -108,18 +112,19 @@ class RunScores:
         return {k: m.value for k, m in self.metrics.items()}
 
 
-def signature_of(spec: MetricSpec) -> str:
-    from imax_hub.metrics.text import versions
-
-    return spec.signature.format(**versions())
+def signature_of(spec: MetricSpec, answer_format: AnswerFormat = PAPER) -> str:
+    """The metric's signature with installed versions filled in, and the answer format unless it is the paper's."""
+    signature = spec.signature.format(**versions())
+    return f"{signature}|{answer_format.signature}" if answer_format.signature else signature
 
 
 def score(rows: list[dict], predictions: dict[str, str], *, meteor: bool = True,
-          metrics: set[str] | None = None) -> RunScores:
+          metrics: set[str] | None = None, answer_format: AnswerFormat = PAPER) -> RunScores:
     """Score ``predictions`` (id -> model text) on test ``rows`` (id, task, subtask, answer, target).
 
     Every row needs a prediction (an empty string is a prediction, scored as the worst case). ``metrics``
     limits the metrics computed (default: all of the rows' tasks); ``meteor=False`` skips METEOR (no JVM).
+    ``answer_format`` says how answers are read (:mod:`imax_hub.tasks.answer_formats`).
     """
     ids = [r["id"] for r in rows]
     missing = [i for i in ids if i not in predictions]
@@ -145,7 +150,7 @@ def score(rows: list[dict], predictions: dict[str, str], *, meteor: bool = True,
         task_rows = [rows[k] for k in idx]
         task_preds = [preds[k] for k in idx]
         targets = families._targets(task_rows)
-        failures[task.name] = sum(task.parse(p, t) is None for p, t in zip(task_preds, targets))
+        failures[task.name] = sum(task.parse(p, t, answer_format) is None for p, t in zip(task_preds, targets))
         computed: dict[tuple, tuple[np.ndarray, float | None]] = {}  # statistics shared by metrics (MAE and RMSE)
         for m in task.metrics:
             spec = specs[m.key]
@@ -156,15 +161,24 @@ def score(rows: list[dict], predictions: dict[str, str], *, meteor: bool = True,
                 continue
             key = (spec.statistic.compute, m.subtask)
             if key not in computed:
-                computed[key] = spec.statistic.compute([task_preds[j] for j in sel], [task_rows[j] for j in sel], task)
+                computed[key] = spec.statistic.compute([task_preds[j] for j in sel], [task_rows[j] for j in sel], task,
+                                                       answer_format)
             stats, value = computed[key]
             if value is None:
                 value = float(spec.reduce(spec.statistic.summable(stats).sum(0)[None, :], np.array([len(sel)]))[0])
-            out[m.key] = MetricScore(m.key, value, signature_of(spec), np.array([idx[j] for j in sel], dtype=np.int64),
+            out[m.key] = MetricScore(m.key, value, signature_of(spec, answer_format), np.array([idx[j] for j in sel], dtype=np.int64),
                                      stats)
     ordered = {m.key: out[m.key] for m in metric_specs() if m.key in out}
+    images = sorted({_image_of(i) for i in ids})
+    index = {d: k for k, d in enumerate(images)}
     return RunScores(item_ids=ids, metrics=ordered, parse_failures=failures,
-                     items_per_task={t: len(v) for t, v in by_task.items()})
+                     items_per_task={t: len(v) for t, v in by_task.items()}, answer_format=answer_format,
+                     image_of_item=[index[_image_of(i)] for i in ids])
+
+
+def _image_of(item_id: str) -> str:
+    """The image of a test row (row ids are ``DICOM_ID/task/key``)."""
+    return item_id.split("/", 1)[0]
 
 
 def reduce_metric(key: str, stats: np.ndarray, weights: np.ndarray, resources: Resources | None = None) -> np.ndarray:

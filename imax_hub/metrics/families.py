@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imax_hub.metrics import text
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 from imax_hub.tasks.normalize import SIGNATURE as NORM
 from imax_hub.tasks.normalize import normalize_answer
 from imax_hub.tasks.spec import TaskSpec
@@ -60,8 +61,8 @@ class Resources:
 class Statistic:
     """How one metric is computed: per-item statistics, their reduction and its signature."""
 
-    # (predictions, rows with answer/target, task) -> (items x k statistics, corpus value or None)
-    compute: Callable[[list[str], list[dict], TaskSpec], tuple[np.ndarray, float | None]]
+    # (predictions, rows with answer/target, task, answer format) -> (items x k statistics, corpus value or None)
+    compute: Callable[[list[str], list[dict], TaskSpec, AnswerFormat], tuple[np.ndarray, float | None]]
     # (B x k summed statistics, B item counts, resources) -> B values (x100)
     reduce: Callable[[np.ndarray, np.ndarray, Resources], np.ndarray]
     # the signature template ({package} fields are filled with installed versions), from the task's parameters
@@ -75,8 +76,8 @@ def _targets(rows: list[dict]) -> list[dict]:
     return [json.loads(r["target"]) if isinstance(r["target"], str) else r["target"] for r in rows]
 
 
-def _parsed(preds: list[str], rows: list[dict], spec: TaskSpec) -> list[dict | None]:
-    return [spec.parse(p, t) for p, t in zip(preds, _targets(rows))]
+def _parsed(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat) -> list[dict | None]:
+    return [spec.parse(p, t, fmt) for p, t in zip(preds, _targets(rows))]
 
 
 def _mean(col: int) -> Callable:
@@ -89,11 +90,11 @@ def _sig(*parts: str) -> str:
 
 # -- ratio: a number compared with a gold number ----------------------------------------------------
 
-def ratio_errors(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def ratio_errors(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     """(abs error, squared error) per item. An unparsed answer is taken as the end of [0, 1] farther from the
     gold value: the worst plausible answer."""
     stats = np.zeros((len(preds), 2))
-    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec, fmt), _targets(rows))):
         gold = float(t["value"])
         value = p["value"] if p is not None else (RATIO_RANGE[0] if gold >= 0.5 else RATIO_RANGE[1])
         err = value - gold
@@ -108,22 +109,22 @@ def _ratio_sig(name: str) -> Callable[[TaskSpec], str]:
 
 # -- match: a structured answer equal to the gold one -------------------------------------------------
 
-def matches(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def matches(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     """1 when the parsed answer equals the gold target on every field the parser returns; unparsed is wrong."""
     stats = np.zeros((len(preds), 1))
-    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec, fmt), _targets(rows))):
         stats[i, 0] = p is not None and all(t.get(k) == v for k, v in p.items())
     return stats, None
 
 
 # -- labels: a binary vector against the gold vector ---------------------------------------------------
 
-def label_counts(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def label_counts(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     """Per item and label (tp, fp, fn): 3 columns per label. Unparsed = every label wrong."""
     targets = _targets(rows)
     n_labels = len(targets[0]["vector"]) if targets else spec.scorer_params.get("labels", 10)
     stats = np.zeros((len(preds), 3 * n_labels))
-    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), targets)):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec, fmt), targets)):
         gold = np.array(t["vector"], dtype=np.int64)
         pred = np.array(p["vector"], dtype=np.int64) if p is not None else 1 - gold
         stats[i, 0::3] = (pred == 1) & (gold == 1)
@@ -163,10 +164,10 @@ def box_iou(a: list[int], b: list[int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def box_overlaps(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def box_overlaps(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     """(IoU, IoU >= 0.5) per item; an unparsed or degenerate box has IoU 0."""
     stats = np.zeros((len(preds), 2))
-    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec), _targets(rows))):
+    for i, (p, t) in enumerate(zip(_parsed(preds, rows, spec, fmt), _targets(rows))):
         iou = box_iou(p["box_grid"], t["box_grid"]) if p is not None else 0.0
         stats[i] = (iou, iou >= IOU_HIT)
     return stats, None
@@ -183,16 +184,16 @@ def _golds(rows: list[dict]) -> list[str]:
     return [r["answer"] for r in rows]
 
 
-def report_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def report_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     tok = text.ptb_tokenize(preds + _golds(rows))
     return text.bleu1_stats(tok[: len(preds)], tok[len(preds):]), None
 
 
-def report_rouge1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def report_rouge1(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     return text.rouge1_f(preds, _golds(rows))[:, None], None
 
 
-def report_meteor(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, float]:
+def report_meteor(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, float]:
     """The jar's statistics line per item, and its corpus score (METEOR is not a mean of item scores)."""
     norm = text.ptb_tokenize([normalize_answer(t) for t in preds + _golds(rows)])
     with Resources() as res:
@@ -207,15 +208,20 @@ def _meteor_reduce(s, w, res):
 
 # -- VQA answers: the gold in the prediction, or sentence BLEU-1 ----------------------------------------------
 
-def gold_contained(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
-    """1 when the normalised gold is contained in the normalised prediction (the reference's rule)."""
+def gold_contained(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
+    """Paper: 1 when the normalised gold is contained in the normalised prediction (the reference's rule, so
+    "yes no" is right whatever the gold). Family modes: the answer's leading yes/no equals the gold."""
     stats = np.zeros((len(preds), 1))
-    for i, (p, g) in enumerate(zip(preds, _golds(rows))):
-        stats[i, 0] = normalize_answer(g) in normalize_answer(p)
+    if fmt.paper:
+        for i, (p, g) in enumerate(zip(preds, _golds(rows))):
+            stats[i, 0] = normalize_answer(g) in normalize_answer(p)
+        return stats, None
+    for i, (p, g) in enumerate(zip(_parsed(preds, rows, spec, fmt), _golds(rows))):
+        stats[i, 0] = p is not None and p.get("yes_no") == normalize_answer(g)
     return stats, None
 
 
-def sentence_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec) -> tuple[np.ndarray, None]:
+def sentence_bleu1(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, None]:
     """nltk sentence BLEU with weights (1, 0, 0, 0) on normalised whitespace tokens, per item."""
     from nltk.translate.bleu_score import sentence_bleu
 
@@ -245,7 +251,7 @@ FAMILIES: dict[str, dict[str, Statistic]] = {
                                                                        "empty:0")),
         "meteor": Statistic(report_meteor, _meteor_reduce,
                             lambda spec: _sig("meteor-1.5", "pycocoevalcap-{pycocoevalcap}-jar", NORM, _PTB, "-norm",
-                                              "corpus"),
+                                              "corpus", "empty:counted"),
                             summable=text.meteor_aggregable, starts_jvm=True),
     },
     "match": {
@@ -272,3 +278,12 @@ FAMILIES: dict[str, dict[str, Statistic]] = {
 EQUIVALENT_SIGNATURES = {
     "acc|norm:vqa(uni-med)|exact|sample": "acc|norm:vqa(uni-med)|exact|fail:worst:wrong|sample",
 }
+
+
+def canonical_signature(signature: str | None) -> str | None:
+    """A signature with earlier releases' equivalent spellings mapped to today's."""
+    if signature is None:
+        return None
+    if signature.startswith("meteor-1.5|") and signature.endswith("|-norm|corpus"):
+        return signature + "|empty:counted"  # the jar always counted an empty hypothesis; the signature now says so
+    return EQUIVALENT_SIGNATURES.get(signature, signature)

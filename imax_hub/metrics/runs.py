@@ -19,7 +19,8 @@ from imax_hub.build.manifest import load_test_rows, public_command, read_manifes
 from imax_hub.errors import ImaxError
 from imax_hub.files import is_local_path
 from imax_hub.metrics import RESULTS_FORMAT, RunScores, metric_specs, metrics_by_key, reduce_metric, score
-from imax_hub.metrics.families import EQUIVALENT_SIGNATURES, Resources
+from imax_hub.metrics.families import Resources, canonical_signature
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 
 
 def read_predictions(path: Path) -> dict[str, str]:
@@ -56,6 +57,9 @@ def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None 
         "n_items": len(scores.item_ids),
         "items_per_task": scores.items_per_task,
         "parse_failures": scores.parse_failures,
+        "answer_format": scores.answer_format.name,
+        # an anonymous image index per item (sorted test ids): lets `imax compare` resample images, not items
+        "item_images": list(scores.image_of_item),
         "metrics": {s.key: {"label": s.label, "value": scores.metrics[s.key].value,
                             "signature": scores.metrics[s.key].signature, "higher_is_better": s.higher_is_better}
                     for s in metric_specs() if s.key in scores.metrics},
@@ -63,9 +67,11 @@ def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None 
     }
 
 
-def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: str | None = None) -> dict:
+def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: str | None = None,
+               answer_format: AnswerFormat = PAPER) -> dict:
     rows, fingerprint = load_test_rows(folder, config)
-    return to_results(score(rows, read_predictions(predictions)), name=name or Path(predictions).stem,
+    return to_results(score(rows, read_predictions(predictions), answer_format=answer_format),
+                      name=name or Path(predictions).stem,
                       dataset_fingerprint=fingerprint, build_command=public_command(read_manifest(folder)))
 
 
@@ -116,16 +122,35 @@ def check_comparable(docs: list[dict], paths: list[str]) -> None:
             raise ImaxError(f"{path} was scored on a different test set than {ref_path} "
                             f"({doc['n_items']:,} items, hash {doc['test_set_hash']} vs {ref['n_items']:,} items, "
                             f"hash {ref['test_set_hash']}); score both on the same build")
+        fa, fb = ref.get("answer_format", "paper"), doc.get("answer_format", "paper")
+        if fa != fb:
+            raise ImaxError(f"{ref_path} read answers as {fa!r} and {path} as {fb!r} (--answer-format): their numbers "
+                            "are not comparable; score both with the same format")
         for key in sorted(set(ref["metrics"]) | set(doc["metrics"])):
             a = ref["metrics"].get(key, {}).get("signature")
             b = doc["metrics"].get(key, {}).get("signature")
-            if EQUIVALENT_SIGNATURES.get(a, a) != EQUIVALENT_SIGNATURES.get(b, b):
+            if canonical_signature(a) != canonical_signature(b):
                 raise ImaxError(f"metric {key} was computed differently: {ref_path} has {a!r}, {path} has {b!r}")
 
 
-def _weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
-    idx = rng.integers(0, n, size=(b, n))
-    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
+def _weights(rng: np.random.Generator, n: int, b: int, images: np.ndarray | None = None) -> np.ndarray:
+    """``b`` resamples as item weights: items drawn with replacement, or (``images``: each item's image index)
+    images drawn with replacement, every item weighing as often as its image was drawn."""
+    if images is None:
+        idx = rng.integers(0, n, size=(b, n))
+        return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
+    n_images = int(images.max()) + 1 if len(images) else 0
+    idx = rng.integers(0, n_images, size=(b, n_images))
+    drawn = np.stack([np.bincount(row, minlength=n_images) for row in idx]).astype(np.float64)
+    return drawn[:, images]
+
+
+def resampling_unit(docs: list[dict]) -> tuple[np.ndarray | None, str]:
+    """The image index to resample by, when every run has the same one; else items (older results files)."""
+    images = [d.get("item_images") for d in docs]
+    if all(images) and all(i == images[0] for i in images) and len(images[0]) == docs[0]["n_items"]:
+        return np.asarray(images[0], dtype=np.int64), "image"
+    return None, "item"
 
 
 def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
@@ -136,9 +161,10 @@ def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, se
         return dict.fromkeys(keys, math.nan)
     rng = np.random.default_rng(seed)
     values: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    images = np.asarray(scores.image_of_item, dtype=np.int64) if scores.image_of_item else None
     with Resources() as res:  # one METEOR JVM, if any, for the whole bootstrap
         for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on large test sets
-            w = _weights(rng, n, min(100, n_boot - start))
+            w = _weights(rng, n, min(100, n_boot - start), images)
             for k in keys:
                 m = scores.metrics[k]
                 values[k].append(reduce_metric(k, m.stats, w[:, m.items], res))
@@ -155,12 +181,13 @@ def _paired_resamples(docs: list[dict], keys: list[str], *, n_boot: int, seed: i
     stats = [{k: (np.array(d["item_stats"][k]["items"], dtype=np.int64),
                   np.array(d["item_stats"][k]["stats"], dtype=np.float64)) for k in keys} for d in docs]
     rng = np.random.default_rng(seed)
+    images, _ = resampling_unit(docs)
     boot = [{k: [] for k in keys} for _ in docs]
     with Resources() as res:
         done = 0
         while done < n_boot:
             b = min(chunk, n_boot - done)
-            w = _weights(rng, n, b)
+            w = _weights(rng, n, b, images)
             for r, run_stats in enumerate(stats):
                 for k in keys:
                     items, s = run_stats[k]
@@ -183,7 +210,13 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
     specs = metrics_by_key()
     keys = [m.key for m in metric_specs() if all(m.key in d["metrics"] for d in docs)]
     boot = _paired_resamples(docs, keys, n_boot=n_boot, seed=seed, chunk=chunk)
-    out = {"baseline": base["name"], "bootstrap": {"resamples": n_boot, "seed": seed, "interval": "percentile 95%"},
+    _, unit = resampling_unit(docs)
+    bootstrap = {"resamples": n_boot, "seed": seed, "interval": "percentile 95%", "unit": unit,
+                 "signature": f"paired-bootstrap|unit:{unit}|n:{n_boot}|seed:{seed}|percentile-95"}
+    if unit == "item":
+        bootstrap["note"] = ("resampled per item: a results file lacks the image index (written by an older "
+                             "imax-hub) or the runs' indices differ, so intervals ignore that items cluster by image")
+    out = {"baseline": base["name"], "bootstrap": bootstrap,
            "metrics": [{"key": k, "label": specs[k].label, "higher_is_better": specs[k].higher_is_better,
                         "signature": base["metrics"][k]["signature"]} for k in keys],
            "runs": []}

@@ -10,6 +10,7 @@ by the jar's own aggregation (``EVAL``), never by nltk's different METEOR.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,7 @@ from imax_hub.errors import ImaxError
 from imax_hub.tasks.normalize import normalize_answer
 
 _TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap BleuScorer's guards
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 PTB_SIGNATURE = "ptb-corenlp-3.4.1-lc"  # the jar below, run with -lowerCase
 PTB_PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
 
@@ -47,8 +49,9 @@ def ptb_tokenize(texts: list[str]) -> list[str]:
     """pycocoevalcap's PTBTokenizer (lower-cased, punctuation tokens removed), one call for all texts."""
     java = require_java()
     jar = _pycoco_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
-    # the tokenizer reads one sentence per line: newlines inside a text would shift every later line
-    lines = "\n".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    # the tokenizer reads one text per line: any line break inside a text would shift every later line, and it
+    # treats more characters than \n as line ends (\r, \x0b, \x0c, \x1c-\x1e, \x85, U+2028, U+2029)
+    lines = "\n".join(_LINE_BREAKS.sub(" ", t) for t in texts)
     with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as fh:
         fh.write(lines.encode())
         path = fh.name

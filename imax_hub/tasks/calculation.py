@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from imax_hub.sources import read_cardiomegaly
 from imax_hub.sources.layout import CXR_CARDIOMEGALY
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat, ratio
 from imax_hub.tasks.answers import parse_number
 from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
@@ -37,9 +38,10 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
-    """The first number of the text, when it is a ratio (in [0, 1])."""
-    value = parse_number(text)
+def parse(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """The first number of the text, when it is a ratio (in [0, 1]); family modes also read a decimal comma
+    ("0,52") and a percentage ("52%")."""
+    value = parse_number(text) if fmt.paper else ratio(text)
     return {"value": value} if value is not None and 0.0 <= value <= 1.0 else None
 
 
@@ -51,8 +53,8 @@ def _units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
     return [(m, m, {"measure": m}) for m in MEASURES]
 
 
-def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
-    value = parse_number(text)
+def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt: AnswerFormat) -> tuple[dict | None, str]:
+    value = parse_number(text) if fmt.paper else ratio(text)
     if value is None:
         return None, "no number"
     if not 0 < value < 1:  # CTR and CPAR are ratios of a part to a whole

@@ -25,6 +25,7 @@ from imax_hub.sources import iter_chexmask
 from imax_hub.sources.chexmask import ChexmaskStats
 from imax_hub.sources.layout import CHEXMASK
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat, family_box, one_name, read_box
 from imax_hub.tasks.answers import parse_box, parse_name
 from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
@@ -76,15 +77,16 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse_rec(text: str, target: dict, fmt: str = "paper") -> dict | None:
-    box = parse_box(text)
-    if box is None or not (box[0] < box[2] <= 1000 and box[1] < box[3] <= 1000):
-        return None
-    return {"box_grid": box}
+def parse_rec(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """The answer's box on the 0-1000 grid (a family's own convention in family modes, see answer_formats)."""
+    box = read_box(text, fmt, tuple(target.get("image_size") or (1000, 1000)))
+    return None if box is None else {"box_grid": box}
 
 
-def parse_reg(text: str, target: dict, fmt: str = "paper") -> dict | None:
-    i = parse_name(text, [name for _, name in STRUCTURES])
+def parse_reg(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """Paper: the text is a structure name. Family modes: the text names exactly one ('lung' alone does not)."""
+    names = [name for _, name in STRUCTURES]
+    i = parse_name(text, names) if fmt.paper else one_name(text, names)
     return None if i is None else {"structure": STRUCTURES[i][1]}
 
 
@@ -98,12 +100,15 @@ def _rec_units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
     return [(key, key, {"structure": name})]
 
 
-def _rec_pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
-    grid = parse_box(text)
-    if grid is None:
+def _rec_pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt: AnswerFormat) -> tuple[dict | None, str]:
+    if (parse_box(text) if fmt.paper else family_box(text, fmt, image_size) or parse_box(text)) is None:
         return None, "no box"
+    grid = read_box(text, fmt, image_size)
+    if grid is None:
+        return None, "box empty or outside the image"
+    grid = [int(round(v)) for v in grid]
     x1, y1, x2, y2 = grid
-    if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
+    if not (x1 < x2 and y1 < y2):
         return None, "box empty or outside the image"
     w, h = image_size
     # grid edges back to an inclusive pixel box (the inverse of box_to_grid, rounded)

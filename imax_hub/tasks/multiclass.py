@@ -11,6 +11,7 @@ from imax_hub.sources import read_pe_severity
 from imax_hub.sources.layout import PE_SEVERITY
 from imax_hub.sources.pe_severity import GRADES
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat, one_name
 from imax_hub.tasks.answers import parse_grade
 from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
@@ -43,8 +44,9 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
-    grade = parse_grade(text)
+def parse(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """Paper: the text is a grade name. Family modes: the text names exactly one grade."""
+    grade = parse_grade(text) if fmt.paper else one_name(text, GRADES)
     return None if grade is None else {"grade": grade}
 
 
@@ -52,8 +54,9 @@ def _units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
     return [("edema_severity", "edema", {})]
 
 
-def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
-    grade = parse_grade(text)
+def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt: AnswerFormat) -> tuple[dict | None, str]:
+    grade = parse(text, {}, fmt)
+    grade = None if grade is None else grade["grade"]
     if grade is None:
         return None, "not an edema grade"
     return {"grade": grade, "name": GRADES[grade]}, ""

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from imax_hub.sources import read_cxr_lt
 from imax_hub.sources.layout import CXR_LT
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat, label_set
 from imax_hub.tasks.answers import parse_label_vector
 from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
@@ -32,8 +33,11 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
-    vector = parse_label_vector(text, len(target["vector"]))
+def parse(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """Paper: exactly ten comma-separated digits. Family modes: label names in any order, "none of the listed",
+    or a digit vector with brackets, spaces or semicolons."""
+    labels = target.get("labels") or PAPER_LABELS[: len(target["vector"])]
+    vector = parse_label_vector(text, len(labels)) if fmt.paper else label_set(text, labels)
     return None if vector is None else {"vector": vector}
 
 
@@ -41,8 +45,9 @@ def _units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
     return [("findings10", "findings10", {"labels": list(PAPER_LABELS)})]
 
 
-def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
-    vector = parse_label_vector(text, len(inputs["labels"]))
+def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt: AnswerFormat) -> tuple[dict | None, str]:
+    parsed = parse(text, {"labels": inputs["labels"], "vector": [0] * len(inputs["labels"])}, fmt)
+    vector = None if parsed is None else parsed["vector"]
     if vector is None:
         return None, "not 10 binary digits"
     return {"labels": inputs["labels"], "vector": vector}, ""

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from imax_hub.sources import read_reports
 from imax_hub.sources.layout import MIMIC_CXR_REPORTS
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 from imax_hub.tasks.spec import HarnessTask, Metric, PseudoLabels, TaskSpec
 
 PSEUDO_CHARS = (10, 4000)  # a generated report shorter or longer than this is implausible
@@ -39,7 +40,7 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
+def parse(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
     return {"text": text} if text.strip() else None
 
 
@@ -47,7 +48,7 @@ def _units(dicom_id: str, seed: int) -> list[tuple[str, str, dict]]:
     return [("findings_impression", "report", {})]
 
 
-def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int]) -> tuple[dict | None, str]:
+def _pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt: AnswerFormat) -> tuple[dict | None, str]:
     if not PSEUDO_CHARS[0] <= len(text) <= PSEUDO_CHARS[1]:
         return None, f"report length outside {PSEUDO_CHARS[0]}-{PSEUDO_CHARS[1]} characters"
     if sum(bool(re.fullmatch(r"[A-Za-z][A-Za-z'-]*[.,;:]?", w)) for w in text.split()) < 3:

@@ -40,8 +40,8 @@ class PseudoLabels:
 
     # (dicom_id, seed) -> (subtask, key, inputs) of the entries to ask, exactly as the build would make them
     units: Callable[[str, int], list[tuple[str, str, dict]]]
-    # (inputs, generated text, image (width, height)) -> (structured target, "") or (None, why it was dropped)
-    target: Callable[[dict, str, tuple[int, int]], tuple[dict | None, str]]
+    # (inputs, generated text, image (width, height), answer format) -> (structured target, "") or (None, why not)
+    target: Callable[[dict, str, tuple[int, int], object], tuple[dict | None, str]]
     needs_image_size: bool = False
 
 
@@ -52,7 +52,8 @@ class TaskSpec:
     project: Project  # the PhysioNet project that annotates it (besides MIMIC-CXR-JPG's images)
     candidates: Callable  # TaskContext -> candidate entries (imax_hub.tasks.CANDIDATE_SCHEMA); may serve several tasks
     scorer: str  # the metric family that scores it (imax_hub.metrics.families.SCORERS)
-    parse: Callable[[str, dict], dict | None]  # model text + the row's target -> structured answer, None if none
+    # model text + the row's target + answer format (tasks.answer_formats) -> structured answer, None if none
+    parse: Callable[[str, dict, object], dict | None]
     metrics: tuple[Metric, ...]
     harness: tuple[HarnessTask, ...]
     parse_rule: str = ""  # what ``parse`` accepts, in a few words (recorded in metric signatures)

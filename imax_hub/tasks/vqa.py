@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from imax_hub.sources import read_vqa
 from imax_hub.sources.layout import MIMIC_CXR_VQA
 from imax_hub.tasks import CandidateList, TaskContext
+from imax_hub.tasks.answer_formats import PAPER, AnswerFormat, yes_no
 from imax_hub.tasks.spec import HarnessTask, Metric, TaskSpec
 
 
@@ -33,7 +34,11 @@ def candidates(ctx: TaskContext):
     return out.table()
 
 
-def parse(text: str, target: dict, fmt: str = "paper") -> dict | None:
+def parse(text: str, target: dict, fmt: AnswerFormat = PAPER) -> dict | None:
+    """Any non-empty text; in family modes a verify answer must lead with yes or no (and not hold both)."""
+    if not fmt.paper and target.get("semantic_type") == "verify":
+        answer = yes_no(text)
+        return None if answer is None else {"yes_no": answer}
     return {"text": text} if text.strip() else None
 
 
