@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,train]"
+	# lmms-eval's task loader, for eval_tasks/lmms_eval (tests/test_lmms.py): without its dependencies, which
+	# would replace the CPU torch by a CUDA one and add torchvision, wandb, opencv, yt-dlp; the loader needs loguru
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps "lmms-eval==0.7.3" loguru
 	# lets the `lighteval` command itself start with no network (see imax_hub/lighteval_offline.py)
 	$(BIN)/imax setup-lighteval
 	touch $(STAMP)

@@ -11,6 +11,8 @@ Imported lazily: importing numba costs a few hundred ms that `imax --help` shoul
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit
 
@@ -18,8 +20,7 @@ from numba import njit
 _MAX_VALUE = 1 << 40
 
 
-@njit(cache=True, nogil=True)
-def boxes_kernel(data, offsets, valid, heights, widths, boxes, areas):  # pragma: no cover - compiled
+def _boxes_kernel(data, offsets, valid, heights, widths, boxes, areas):  # pragma: no cover - compiled
     """Fill ``boxes`` (n, 4) and ``areas`` (n,); return -1, or the index of the first non-canonical mask."""
     n = heights.shape[0]
     for i in range(n):
@@ -91,3 +92,19 @@ def boxes_kernel(data, offsets, valid, heights, widths, boxes, areas):  # pragma
             boxes[i, 2] = x2
             areas[i] = area
     return -1
+
+
+def _compile(fn):
+    """The kernel compiled with numba's on-disk cache; where no cache folder is writable (a read-only package and
+    HOME), compiled for this run only, with a one-line note (numba would otherwise refuse to import it)."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        print("note: numba finds no writable cache folder here (set NUMBA_CACHE_DIR to keep the compiled RLE pass); "
+              "compiling it for this run only", file=sys.stderr)
+        return njit(nogil=True)(fn)
+
+
+boxes_kernel = _compile(_boxes_kernel)

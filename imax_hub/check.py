@@ -15,7 +15,8 @@ from imax_hub.sources.cardiomegaly import read_cardiomegaly
 from imax_hub.sources.chexmask import ChexmaskStats, iter_chexmask
 from imax_hub.sources.cxr_lt import read_cxr_lt
 from imax_hub.sources.mimic_cxr_jpg import (
-    CHEXPERT_FILE, METADATA_FILE, NEGBIO_FILE, SPLIT_FILE, TEST_LABELS_FILE, read_labels, read_metadata, read_split, read_test_set_labels,
+    CHEXPERT_FILE, METADATA_FILE, NEGBIO_FILE, SPLIT_FILE, TEST_LABELS_FILE, jpeg_problem, read_labels, read_metadata,
+    read_split, read_test_set_labels,
 )
 from imax_hub.sources.mimic_cxr_vqa import read_vqa
 from imax_hub.sources.pe_severity import read_pe_severity
@@ -86,7 +87,7 @@ def count_files(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.is_file())
 
 
-def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = False):
+def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = False, verify_images: bool = False):
     meta = read_metadata(root)
     status.rows["images (metadata)"] = meta.num_rows
     # files no task reads: their rows are shown when they are readable, never fatal
@@ -102,13 +103,19 @@ def _jpg(root: Path, status: SourceStatus, tick, allow_missing_images: bool = Fa
                                 + ("" if absent else f": {exc}"))
     base = status.folder
     paths = meta.column("image_path").to_pylist()
-    missing = []
+    missing, damaged = [], []
     for i, rel in enumerate(paths):
-        if not (base / rel).is_file():
+        why = jpeg_problem(base / rel, decode=verify_images)
+        if why == "missing":
             missing.append(rel)
+        elif why is not None:
+            damaged.append(f"{base / rel}: {why}")
         if i % 5000 == 0:
             tick("images on disk", i, len(paths))
     tick("images on disk", len(paths), len(paths))
+    if damaged:
+        raise SourceError(base, f"{len(damaged):,} of {len(paths):,} JPGs are not whole JPEGs; first: {damaged[0]}",
+                          hint="download them again (imax download resumes and verifies checksums)")
     status.rows["images on disk"] = len(paths) - len(missing)
     if missing:
         first = paths.index(missing[0])
@@ -178,7 +185,7 @@ def verify_checksums(folder: Path, tick=None) -> tuple[int, list[str], int]:
 
 
 def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: bool = False, tick=None,
-              max_bad_rows: float = DEFAULT_MAX_BAD_ROWS) -> CheckReport:
+              max_bad_rows: float = DEFAULT_MAX_BAD_ROWS, verify_images: bool = False) -> CheckReport:
     """Inspect every source under ``root``; errors are recorded per source, never raised."""
     root = Path(root)
     if not root.is_dir():
@@ -197,13 +204,16 @@ def run_check(root: str | Path, *, verify: bool = False, allow_missing_images: b
                 status.notes.append(note)
             try:
                 if project is layout.MIMIC_CXR_JPG:
-                    meta = _jpg(root, status, tick, allow_missing_images)
+                    meta = _jpg(root, status, tick, allow_missing_images, verify_images)
                 elif project is layout.CHEXMASK:
                     _chexmask(root, status, tick, meta)
                 else:
                     READERS[project.key](root, status, tick)
             except ImaxError as exc:
                 status.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a reader's unforeseen failure is this source's problem, reported
+                status.error = (f"{project.title}: cannot be read ({type(exc).__name__}: {exc}); please report this "
+                                "with `imax --debug check` output")
             status.files = [f for path, f in log.files.items() if path.is_relative_to(status.folder)]
             if verify:
                 try:

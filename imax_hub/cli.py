@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -10,7 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from rich.table import Table
 
 from imax_hub import __version__
@@ -30,8 +36,16 @@ console = Console(stderr=True, soft_wrap=True)  # messages stay one line when pi
 out = Console(soft_wrap=True)
 
 
+class _Rate(ProgressColumn):
+    """Items per second (prompts, images, files), once rich has measured a speed."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "")
+
+
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), _Rate(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                     console=console, transient=True, disable=not console.is_terminal)
 
 
@@ -111,6 +125,8 @@ def check(
     verify_checksums: Annotated[bool, typer.Option("--verify-checksums", help="Verify files against SHA256SUMS.txt.")] = False,
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Accept a tree with only some JPGs.")] = False,
     max_bad_rows: Annotated[float, typer.Option(help=_MAX_BAD_ROWS_HELP, min=0.0, max=0.999)] = DEFAULT_MAX_BAD_ROWS,
+    verify_images: Annotated[bool, typer.Option("--verify-images", help="Decode every JPG (default: check that each "
+                                                "is a whole JPEG by its start and end markers).")] = False,
 ) -> None:
     """Pre-flight: which sources are present and readable, in which form, and which tasks they enable."""
     from imax_hub.check import count_files, run_check
@@ -119,7 +135,7 @@ def check(
 
     with _progress() as progress:
         report = run_check(root, verify=verify_checksums, allow_missing_images=allow_missing_images,
-                           tick=_Ticker(progress), max_bad_rows=max_bad_rows)
+                           tick=_Ticker(progress), max_bad_rows=max_bad_rows, verify_images=verify_images)
     table = Table(title=f"PhysioNet sources under {root}")
     for col in ("source", "status", "version", "form", "files", "rows", "tasks"):
         table.add_column(col)
@@ -174,6 +190,8 @@ def build(
     evaluation_framework: Annotated[str, typer.Option(help="Harness id written into eval.yaml (must be registered "
                                                             "with the Hub for a leaderboard).")] = "imax-hub",
     max_bad_rows: Annotated[float, typer.Option(help=_MAX_BAD_ROWS_HELP, min=0.0, max=0.999)] = DEFAULT_MAX_BAD_ROWS,
+    verify_images: Annotated[bool, typer.Option("--verify-images", help="Decode every selected JPG (default: check "
+                                                "each by its JPEG start and end markers).")] = False,
 ) -> None:
     """Build IMAX and DMAX from a PhysioNet tree into a dataset folder that `load_dataset` reads."""
     from imax_hub.build import BuildOptions
@@ -183,7 +201,8 @@ def build(
                         target_images=target_images, min_tasks=min_tasks, rca_threshold=rca_threshold,
                         structures_per_image=structures_per_image, embed_images=embed_images, image_size=image_size,
                         overwrite=overwrite, require=require, allow_missing_images=allow_missing_images,
-                        evaluation_framework=evaluation_framework, max_bad_rows=max_bad_rows)
+                        evaluation_framework=evaluation_framework, max_bad_rows=max_bad_rows,
+                        verify_images=verify_images)
     with _progress() as progress:
         result = run_build(opts, tick=_Ticker(progress))
     for key, notes in result.read_log.notes.items():
@@ -194,6 +213,9 @@ def build(
             reasons = "; ".join(f"{r}: {k:,}" for r, k in sorted((f.malformed + f.handled).items()))
             console.print(f"note: {path.name}: {f.set_aside:,} of {f.rows:,} rows set aside ({reasons}); "
                           f"`imax check {physionet_root}` lists them", style="yellow", highlight=False, markup=False)
+    for line in result.heavy_filters:
+        console.print(f"warning: {line}; see `skipped` in {out_dir}/build_manifest.json", style="yellow",
+                      highlight=False, markup=False)
     for t in result.tasks_missing:
         console.print(f"skipped task {t}: its source is missing (see `imax check {physionet_root}`)", style="yellow")
     for t, n in result.manifest["selection"]["dmax_shortfall"].items():
@@ -244,6 +266,14 @@ def relocate(
     out.print(f"rewrote {n:,} image paths in {folder} to point under {physionet_root}")
 
 
+def _check_writable_file(path: Path, option: str) -> None:
+    """Refuse, before any work, an output file that cannot be written."""
+    if path.is_dir():
+        raise ImaxError(f"{option} {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise ImaxError(f"{option} {path}: folder {path.parent} does not exist")
+
+
 @app.command()
 def score(
     predictions: Annotated[Path, typer.Argument(help='JSON Lines: {"id": row id, "prediction": model text} per test row.')],
@@ -261,9 +291,10 @@ def score(
     from imax_hub.metrics.runs import score_file
 
     fmt = _answer_format(answer_format, processor_args)
-    doc = score_file(dataset, predictions, config=config, answer_format=fmt)
     target = out_file or predictions.with_suffix(".scores.json")
-    target.write_text(json.dumps(doc) + "\n")
+    _check_writable_file(target, "--out")
+    doc = score_file(dataset, predictions, config=config, answer_format=fmt)
+    write_atomic(target, json.dumps(doc) + "\n")
     table = Table(title=f"{doc['name']}: {doc['n_items']:,} test items")
     for col in ("metric", "value", "signature"):
         table.add_column(col)
@@ -290,6 +321,8 @@ def compare(
 
     if len(runs) < 2:
         raise ImaxError("compare needs at least two runs: a baseline and a model")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ImaxError(f"--out {out_dir} is a file; compare writes a folder (comparison.json, radar.png)")
     docs = []
     for path in runs:
         if path.suffix == ".jsonl":
@@ -592,6 +625,7 @@ def pseudo_label(
     backend_model = make_model(EvalOptions(model=model, adapter=adapter, dataset=str(dataset), backend=backend,
                                            batch_size=batch_size, model_args=model_args))
     disable_prediction_cache(backend_model)  # generations.jsonl is the resume point
+    backend_model.own_progress = False  # the pseudo-label bar below counts the prompts
     fmt = _answer_format(answer_format, processor_args, model=backend_model)
     with _progress() as progress:
         # a local folder is recorded by its name: rows may be shared (push-dataset), local paths stay here
@@ -599,6 +633,8 @@ def pseudo_label(
         result = run_pseudo(dataset, out_dir, backend_model, model_id=model_id, revision=model_revision(backend_model),
                             config=config, max_images=max_images, tick=_Ticker(progress), answer_format=fmt,
                             identity={"adapter_sha256": adapter_fingerprint(adapter)} if adapter else None)
+    if hasattr(backend_model, "_is_main") and not backend_model._is_main():
+        return  # under `accelerate launch` the main process reports
     kept, dropped = sum(result.kept.values()), sum(result.dropped.values())
     out.print(f"{result.images:,} images, {result.asked:,} pseudo-labels asked: kept {kept:,}, dropped {dropped:,}",
               highlight=False)
@@ -754,6 +790,19 @@ def _size(n: int | None) -> str:
     return ""
 
 
+@app.command(name="lmms-tasks")
+def lmms_tasks(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the task YAMLs and utils.py (lmms-eval's --include_path).")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Build folder or Hub repo id the tasks read.")] = "imax",
+) -> None:
+    """Write the IMAX tasks for lmms-eval (group `imax`, one YAML per task) reading DATASET."""
+    from imax_hub.lmms_tasks import write_tasks
+
+    written = write_tasks(out_dir, str(Path(dataset).resolve()) if Path(dataset).is_dir() else dataset)
+    out.print(f"wrote {len(written)} files to {out_dir}: lmms-eval --include_path {out_dir} --tasks imax ...",
+              highlight=False)
+
+
 @app.command(name="setup-lighteval")
 def setup_lighteval() -> None:
     """Make the `lighteval` command itself work offline in this environment (one .pth startup hook)."""
@@ -762,10 +811,29 @@ def setup_lighteval() -> None:
     out.print(f"wrote {write_pth()}")
 
 
+def _stop_clearly_when_a_peer_fails() -> None:
+    """Under `accelerate launch`, the launcher ends every process with SIGTERM once one has failed: say so."""
+    rank = os.environ.get("RANK", "?")
+
+    def stop(signum, frame):
+        console.print(f"error: process {rank} stopped because another process of this `accelerate launch` run failed "
+                      "(see its message above); finished chunks are kept: run the same command again to resume",
+                      style="red", highlight=False, markup=False, soft_wrap=True)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: user errors print one clear message and exit 1 (``--debug`` shows the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # our bars say what is happening; the libraries' own (datasets' "Creating parquet" per split, the Hub's
+    # downloads, transformers' weight loading) would repeat beneath them
+    for name in ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        os.environ.setdefault(name, "1")
     install_lighteval_guards()  # before any command imports lighteval: offline-safe, never uploads imax details
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _stop_clearly_when_a_peer_fails()
     try:
         app(args=args, prog_name="imax")
     except ImaxError as exc:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import os
+import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote, urlsplit
+
+import tenacity
 
 from imax_hub.build import needed_images
 from imax_hub.errors import ImaxError
@@ -154,9 +156,10 @@ class Fetcher:
 
     def __init__(self, root: Path, base_url: str = DEFAULT_BASE_URL, creds: Credentials | None = None, jobs: int = 8,
                  retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
-                 on_bytes: Callable[[int], None] = lambda n: None):
+                 on_bytes: Callable[[int], None] = lambda n: None, dry_run: bool = False):
         import httpx
 
+        self.dry_run = dry_run
         self.httpx = httpx
         self.root, self.base, self.creds = Path(root), check_base_url(base_url), creds
         self.retries, self.backoff, self.on_bytes = retries, backoff, on_bytes
@@ -193,37 +196,47 @@ class Fetcher:
                          f"sign its data use agreement at {project.url}")
 
     def _get(self, project: layout.Project, rel: str, dest: Path) -> None:
-        """Fetch into ``dest`` (``.partial`` appended), resuming what is there; retries transient failures."""
+        """Fetch into ``dest`` (``.partial`` appended), resuming what is there. Timeouts, cuts and 5xx/408/429 are
+        retried with doubling waits; a name that does not resolve or a refused connection stops at once (retrying
+        cannot help, and an offline run must not sit silent for minutes)."""
         httpx = self.httpx
-        attempt = 0
-        while True:
-            offset = dest.stat().st_size if dest.exists() else 0
-            try:
-                headers = {"Range": f"bytes={offset}-"} if offset else {}
-                with self.client.stream("GET", self.url(project, rel), headers=headers) as r:
-                    self._refused(project, r.status_code)
-                    if r.status_code == 404:
-                        raise FileFailed(f"not on the server (HTTP 404: {self.url(project, rel)})")
-                    if r.status_code == 416 and offset:  # the partial file is already whole: verify it
-                        return
-                    if r.status_code in RETRY_STATUS:
-                        raise _Retry(f"HTTP {r.status_code}")
-                    if r.status_code not in (200, 206):
-                        raise FileFailed(f"HTTP {r.status_code} from {self.url(project, rel)}")
-                    resume = r.status_code == 206 and r.headers.get("content-range", "").startswith(f"bytes {offset}-")
-                    with open(dest, "ab" if resume else "wb") as fh:
-                        for block in r.iter_bytes():  # as received: a cut keeps every byte that arrived
-                            fh.write(block)
-                            self.on_bytes(len(block))
-                            if self.stop.is_set():
-                                raise FileFailed("interrupted; rerun to resume the partial file")
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, (_Retry, httpx.TimeoutException))
+                                              or (isinstance(e, httpx.TransportError) and not isinstance(e, httpx.ConnectError))),
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.backoff, min=self.backoff, max=self.backoff * 2 ** 10),
+            reraise=True,
+        )
+        try:
+            retrying(self._get_once, project, rel, dest)
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"cannot reach {self.base} ({exc}): check the network connection and --base-url "
+                              "(name resolution or connection refused; not retried)") from None
+        except (_Retry, httpx.TimeoutException, httpx.TransportError) as exc:
+            raise FileFailed(f"gave up after {self.retries} retries ({type(exc).__name__}: {exc}); "
+                             "rerun to resume the partial file") from None
+
+    def _get_once(self, project: layout.Project, rel: str, dest: Path) -> None:
+        offset = dest.stat().st_size if dest.exists() else 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self.client.stream("GET", self.url(project, rel), headers=headers) as r:
+            self._refused(project, r.status_code)
+            if r.status_code == 404:
+                raise FileFailed(f"not on the server (HTTP 404: {self.url(project, rel)})")
+            if r.status_code == 416 and offset:  # the partial file is already whole: verify it
                 return
-            except (_Retry, httpx.TimeoutException, httpx.TransportError) as exc:
-                attempt += 1
-                if attempt > self.retries:
-                    raise FileFailed(f"gave up after {self.retries} retries ({type(exc).__name__}: {exc}); "
-                                     "rerun to resume the partial file") from None
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+            if r.status_code in RETRY_STATUS:
+                raise _Retry(f"HTTP {r.status_code}")
+            if r.status_code not in (200, 206):
+                raise FileFailed(f"HTTP {r.status_code} from {self.url(project, rel)}")
+            resume = r.status_code == 206 and r.headers.get("content-range", "").startswith(f"bytes {offset}-")
+            with open(dest, "ab" if resume else "wb") as fh:
+                for block in r.iter_bytes():  # as received: a cut keeps every byte that arrived
+                    fh.write(block)
+                    self.on_bytes(len(block))
+                    if self.stop.is_set():
+                        raise FileFailed("interrupted; rerun to resume the partial file")
+
 
     def fetch(self, job: Job) -> tuple[str, int]:
         """('fetched' | 'skipped', bytes) for one file; raises FileFailed, Denied or BadCredentials."""
@@ -250,8 +263,14 @@ class Fetcher:
                          f"got {got[:12]}…); nothing kept under that name")
 
     def sums(self, project: layout.Project, refresh: bool = False) -> list[tuple[str, str]]:
-        """The project's SHA256SUMS.txt entries, fetched once (kept in the tree, as PhysioNet serves it)."""
+        """The project's SHA256SUMS.txt entries, fetched once (kept in the tree, as PhysioNet serves it; a dry run
+        reads them into a temporary folder and writes nothing into the tree)."""
         dest = self.folder(project) / "SHA256SUMS.txt"
+        if self.dry_run and (refresh or not dest.is_file()):
+            with tempfile.TemporaryDirectory() as tmp:
+                partial = Path(tmp) / "SHA256SUMS.txt.partial"
+                self._get(project, "SHA256SUMS.txt", partial)
+                return read_sums(partial)
         if refresh or not dest.is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
             partial = dest.with_name(dest.name + ".partial")
@@ -267,6 +286,10 @@ class Fetcher:
             return None
         self._refused(job.project, r.status_code)
         return int(r.headers["content-length"]) if r.status_code == 200 and "content-length" in r.headers else None
+
+
+class Unreachable(ImaxError):
+    """The server cannot be reached at all (a name that does not resolve, a refused connection)."""
 
 
 class _Retry(Exception):
@@ -311,11 +334,12 @@ def small_jobs(fetcher: Fetcher, projects: list[layout.Project], summary: Summar
     return jobs
 
 
-def image_jobs(fetcher: Fetcher, opts: DownloadOptions, summary: Summary) -> list[Job]:
+def image_jobs(fetcher: Fetcher, opts: DownloadOptions, summary: Summary,
+               tick: Callable[[str, int, int], None] = lambda *a: None) -> list[Job]:
     """The MIMIC-CXR-JPG images the build selection (on the metadata and annotations present) uses."""
     project = layout.MIMIC_CXR_JPG
     try:
-        wanted = needed_images(opts.root, config=opts.config, target_images=opts.target_images,
+        wanted = needed_images(opts.root, tick, config=opts.config, target_images=opts.target_images,
                                min_tasks=opts.min_tasks, split_by=opts.split_by, seed=opts.seed)
     except ImaxError as exc:
         raise ImaxError(f"cannot select the images yet: {exc}\n  fetch the metadata and annotations first "
@@ -397,10 +421,11 @@ def download(opts: DownloadOptions, creds: Credentials | None, tick: Callable[[s
         raise ImaxError(f"--only takes {', '.join(PHASES)} (comma-separated), not {','.join(opts.only)!r}")
     if opts.jobs < 1:
         raise ImaxError("--jobs must be at least 1")
-    opts.root.mkdir(parents=True, exist_ok=True)
+    if not opts.dry_run:  # a dry run writes nothing, not even the root folder
+        opts.root.mkdir(parents=True, exist_ok=True)
     summary = Summary()
     fetcher = Fetcher(opts.root, opts.base_url, creds, jobs=opts.jobs, retries=opts.retries, backoff=opts.backoff,
-                      timeout=opts.timeout, on_bytes=on_bytes)
+                      timeout=opts.timeout, on_bytes=on_bytes, dry_run=opts.dry_run)
     try:
         projects = ([layout.MIMIC_CXR_JPG] if "metadata" in opts.only else []) + \
             ([p for p in layout.PROJECTS if p is not layout.MIMIC_CXR_JPG] if "annotations" in opts.only else [])
@@ -415,8 +440,12 @@ def download(opts: DownloadOptions, creds: Credentials | None, tick: Callable[[s
         if "images" in opts.only:
             if layout.MIMIC_CXR_JPG.title in summary.denied:
                 raise ImaxError(summary.denied[layout.MIMIC_CXR_JPG.title])
+            if summary.failed and not opts.dry_run:  # the selection needs those files: say so, not a later symptom
+                first = next(iter(summary.failed.items()))
+                raise ImaxError(f"{len(summary.failed)} metadata/annotation file(s) failed, so the images to fetch "
+                                f"cannot be selected; first: {first[0]}: {first[1]}; run the same command again")
             try:
-                images = image_jobs(fetcher, opts, summary)
+                images = image_jobs(fetcher, opts, summary, tick)
             except ImaxError:
                 if not opts.dry_run:
                     raise

@@ -9,6 +9,7 @@ model id and revision, the backend, the dataset fingerprint and config, the temp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from imax_hub.backends import BASELINES, model_revision  # noqa: E402
 from imax_hub.build import manifest as build_manifest  # noqa: E402
 from imax_hub.build.manifest import EVAL_PREFIX  # noqa: E402
 from imax_hub.errors import ImaxError  # noqa: E402
-from imax_hub.files import write_atomic  # noqa: E402
+from imax_hub.files import is_local_path, write_atomic  # noqa: E402
 from imax_hub.tasks import registry  # noqa: E402
 from imax_hub.tasks.answer_formats import FORMATS, AnswerFormat, auto_format, parse_processor_args  # noqa: E402
 
@@ -136,6 +137,7 @@ def make_model(opts: EvalOptions):
                                             revision=opts.dataset_revision))
     if opts.backend not in BACKENDS:
         raise ImaxError(f"unknown backend {opts.backend!r}: expected one of {', '.join(BACKENDS)}")
+    check_model_source(opts.model)
     if opts.adapter is not None:
         from imax_hub.adapters import check_adapter
 
@@ -147,19 +149,44 @@ def make_model(opts: EvalOptions):
     if opts.backend == "transformers":
         from imax_hub.backends.transformers_vlm import ImaxVLMConfig, ImaxVLMModel
 
-        return ImaxVLMModel(ImaxVLMConfig(model_name=opts.model, batch_size=opts.batch_size, **common, **extra))
+        with _loading(opts.model):
+            return ImaxVLMModel(ImaxVLMConfig(model_name=opts.model, batch_size=opts.batch_size, **common, **extra))
     if opts.backend == "stock":
         from lighteval.models.transformers.vlm_transformers_model import VLMTransformersModelConfig
 
         from imax_hub.backends.stock_vlm import FixedVLMTransformersModel
 
         extra.setdefault("device", "cuda" if _cuda() else "cpu")
-        return FixedVLMTransformersModel(VLMTransformersModelConfig(model_name=opts.model, batch_size=opts.batch_size,
-                                                                    **common, **extra))
+        with _loading(opts.model):
+            return FixedVLMTransformersModel(VLMTransformersModelConfig(
+                model_name=opts.model, batch_size=opts.batch_size, **common, **extra))
     from imax_hub.backends.vllm_vlm import ImaxVLLMConfig, ImaxVLLMModel, import_vllm
 
     import_vllm()  # a clear message before anything loads
     return ImaxVLLMModel(ImaxVLLMConfig(model_name=opts.model, **common, **extra))
+
+
+def check_model_source(model: str) -> None:
+    """A --model that names a local path must be a model folder: say so before anything loads."""
+    if not is_local_path(model):
+        return
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ImaxError(f"--model {model}: no such folder; pass a local model folder (with config.json) "
+                        "or a Hub id like ORG/NAME")
+    if not (path / "config.json").is_file():
+        raise ImaxError(f"--model {model}: not a model folder (no config.json in it)")
+
+
+@contextlib.contextmanager
+def _loading(model: str):
+    """transformers reports a model it cannot fetch (offline, unknown id, gated) as OSError: one clear line."""
+    try:
+        yield
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImaxError(f"--model {model}: cannot load it ({first}); a Hub id must be downloaded first "
+                        "(`hf download ORG/NAME`) when this machine is offline") from None
 
 
 def _cuda() -> bool:
@@ -170,13 +197,12 @@ def _cuda() -> bool:
 
 def collect_records(tracker) -> list[dict]:
     """(id, task, subtask, answer, target, template_sha, prediction) of every scored item, from lighteval's details."""
-    from imax_hub.lighteval_tasks import record_of
+    from imax_hub.lighteval_tasks import answer_text, record_of
 
     records = []
     for details in tracker.details_logger.details.values():
         for d in details:
-            text = d.model_response.final_text[0] if d.model_response.final_text else ""
-            records.append(record_of(d.doc, text))
+            records.append(record_of(d.doc, answer_text(d.model_response)))
     return sorted(records, key=lambda r: r["id"])
 
 

@@ -25,6 +25,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from imax_hub.errors import ImaxError
@@ -73,6 +74,8 @@ class _GuardedLoader(importlib.abc.Loader):
         real_download = getattr(nltk, "download", None)
         if nltk is not None and _offline():
             nltk.download = lambda *args, **kwargs: False
+        elif nltk is not None and real_download is not None:  # online: fetch, but without its chatter
+            nltk.download = lambda *args, **kwargs: real_download(*args, **{**kwargs, "quiet": True})
         try:
             self._loader.exec_module(module)
         finally:
@@ -120,6 +123,8 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Put the guards in front of the import system (idempotent)."""
+    # lighteval's built-in mt_bench task calls a deprecated Hub API at import: not our users' concern
+    warnings.filterwarnings("ignore", message=r"Deprecated argument\(s\) used in 'list_models'", category=FutureWarning)
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
     tracker = sys.modules.get(TRACKER_MODULE)

@@ -25,6 +25,7 @@ from lighteval.metrics.utils.metric_utils import CorpusLevelMetricGrouping
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc, SamplingMethod
 
+from imax_hub.backends.common import LazyImages
 from imax_hub.build.manifest import EVAL_PREFIX, dataset_fingerprint, resolve_dataset
 from imax_hub.metrics import metrics_by_key, score
 from imax_hub.metrics.runs import bootstrap_standard_errors
@@ -56,13 +57,21 @@ def prompt_function(line: dict, task_name: str) -> Doc | None:
     if line["task"] != task.name or (harness.subtask is not None and line["subtask"] != harness.subtask):
         return None
     user_turn = [m for m in line["messages"] if m["role"] != "assistant"]
-    return Doc(
-        query=line["prompt"],
-        choices=[line["answer"]],
-        gold_index=0,
-        specific={"id": line["id"], "task": line["task"], "subtask": line["subtask"], "target": line["target"],
-                  "template_sha": line["template_sha"], "messages": user_turn, "image": dict(line["image"])},
-    )
+    specific = {"id": line["id"], "task": line["task"], "subtask": line["subtask"], "target": line["target"],
+                "template_sha": line["template_sha"], "messages": user_turn, "image": dict(line["image"])}
+    # lighteval's own VLM path reads Doc.images; ours open specific["image"] batch by batch. Either way the
+    # image is opened only when a batch is generated.
+    return Doc(query=line["prompt"], choices=[line["answer"]], gold_index=0, specific=specific,
+               images=LazyImages(specific))
+
+
+def answer_text(model_response) -> str:
+    """The model's answer. lighteval 0.13's own VLM class returns ``text`` as a str where a list is expected, and
+    the pipeline then splits it into characters (``final_text`` = ['0', '.', ...]): read the whole str there."""
+    if isinstance(model_response.text, str):
+        return model_response.text
+    text = model_response.final_text[0] if model_response.final_text else ""
+    return text if isinstance(text, str) else ""
 
 
 def record_of(doc: Doc, prediction: str) -> dict:
@@ -84,8 +93,7 @@ class ItemPreparator(Preparator):
     __str__ = __repr__
 
     def prepare(self, doc: Doc, model_response, **kwargs) -> dict:
-        text = model_response.final_text[0] if model_response.final_text else ""
-        rec = record_of(doc, text if isinstance(text, str) else "")
+        rec = record_of(doc, answer_text(model_response))
         return dict.fromkeys(self.names, rec)
 
 

@@ -14,6 +14,7 @@ and VQA a question, which an image without those annotations does not have.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,9 +83,9 @@ def _image_size(image: dict) -> tuple[int, int]:
         return img.size
 
 
-def _read_generations(path: Path) -> dict[str, str]:
-    """Finished generations of an earlier run; a line cut by a killed run is dropped (the file is rewritten
-    without it, so what is appended next is read back)."""
+def _read_generations(path: Path, *, repair: bool = True) -> dict[str, str]:
+    """Finished generations of an earlier run; a line cut by a killed run is dropped (and, with ``repair``, the
+    file is rewritten without it, so what is appended next is read back)."""
     done: dict[str, str] = {}
     if not path.is_file():
         return done
@@ -95,7 +96,7 @@ def _read_generations(path: Path) -> dict[str, str]:
             done[obj["id"]] = obj["text"]
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
-    if len(done) < len(lines):
+    if repair and len(done) < len(lines):
         write_atomic(path, "".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in done.items()))
     return done
 
@@ -133,6 +134,10 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
             units.append((row_id, dicom, task, subtask, key, inputs, pick_variant(row_id, template.n_variants, seed),
                           template))
     result = PseudoResult(images=min(len(by_image), max_images or len(by_image)), asked=len(units))
+    # under `accelerate launch` every process runs this with the same units (the backend shards each chunk's
+    # prompts and gathers the answers); only the main process writes
+    main = model._is_main() if hasattr(model, "_is_main") else True
+    barrier = getattr(model, "_barrier", lambda: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gen_path = out / "generations.jsonl"
@@ -147,11 +152,13 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
             differs = sorted(k for k in run.keys() | (before or {}).keys() if (before or {}).get(k) != run.get(k))
             raise ImaxError(f"{out} holds generations of another run ({', '.join(differs) if before else 'no run.json'} "
                             "differ): resuming would mix them in; pass a new --out or delete that folder")
-    write_atomic(out / "run.json", json.dumps(run, indent=1) + "\n")
-    done = _read_generations(gen_path)
+    if main:
+        write_atomic(out / "run.json", json.dumps(run, indent=1) + "\n")
+    done = _read_generations(gen_path, repair=main)
+    barrier()  # every process has read the same finished generations before any is appended
     todo = [u for u in units if u[0] not in done]
     tick("pseudo-label", len(units) - len(todo), len(units))
-    with open(gen_path, "a", encoding="utf-8") as fh:
+    with (open(gen_path, "a", encoding="utf-8") if main else contextlib.nullcontext()) as fh:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
             docs = []
@@ -166,11 +173,14 @@ def pseudo_label(folder: Path, out: Path, model, *, model_id: str, revision: str
             for (row_id, *_), resp in zip(chunk, responses):
                 text = resp.final_text[0] if resp.final_text else (resp.text[0] if resp.text else "")
                 done[row_id] = text if isinstance(text, str) else ""
-                fh.write(json.dumps({"id": row_id, "text": done[row_id]}) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fh is not None:
+                fh.write("".join(json.dumps({"id": u[0], "text": done[u[0]]}) + "\n" for u in chunk))
+                fh.flush()
+                os.fsync(fh.fileno())
             tick("pseudo-label", len(units) - len(todo) + start + len(chunk), len(units))
 
+    if not main:  # the main process parses and writes the configs
+        return PseudoResult(images=min(len(by_image), max_images or len(by_image)), asked=len(units))
     rows = {name: [] for name in ROW_SCHEMA.names}
     sizes: dict[str, tuple[int, int]] = {}
     for row_id, dicom, task, subtask, key, inputs, variant, template in units:

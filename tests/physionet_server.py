@@ -21,7 +21,7 @@ from imax_hub.sources import layout
 class PhysioNetStandIn:
     def __init__(self, root: Path, users: dict[str, tuple[str, set[str] | None]], latency: float = 0.0):
         self.root, self.users = Path(root), users  # user -> (password, project slugs allowed; None = all)
-        self.faults: dict[str, dict] = {}  # url path -> {"cut_after": n} | {"status": 503} | {"corrupt": True}
+        self.faults: dict[str, dict] = {}  # url path -> {"cut_after": n} | {"status": 503[, "times": k]} | {"corrupt": True}
         self.gets: list[tuple[str, str | None]] = []  # (path, Range header)
         self.latency = latency  # seconds before each answer: a wide-area round trip (benchmarks)
         self.open = {p.slug for p in layout.PROJECTS if p.access == "open"}
@@ -102,7 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_status(status)
         fault = self.server_state.faults.get(path, {})
         if fault.get("status"):
-            self.server_state.faults.pop(path)
+            fault["times"] = fault.get("times", 1) - 1  # answered this many times, then the file
+            if fault["times"] <= 0:
+                self.server_state.faults.pop(path)
             return self._send_status(fault["status"])
         data = file.read_bytes()
         if fault.get("corrupt"):

@@ -376,3 +376,12 @@ def test_relocate_refuses_a_folder_that_is_not_a_build_or_a_wrong_tree(built, tm
         relocate(tmp_path, tmp_path)
     with pytest.raises(ImaxError, match="MIMIC-CXR-JPG not found"):
         relocate(out, tmp_path)
+
+
+def test_public_command_masks_local_paths_by_argument_not_by_substring():
+    from imax_hub.build.manifest import public_command
+
+    cmd = "imax build --physionet-root phys --out /home/me/phys/imax --seed 1"
+    assert public_command({"command": cmd}) == "imax build --physionet-root PHYSIONET_ROOT --out imax --seed 1"
+    cmd = "imax build '--physionet-root=/data/my phys' --out=imax"
+    assert public_command({"command": cmd}) == "imax build --physionet-root=PHYSIONET_ROOT --out=imax"

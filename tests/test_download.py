@@ -174,7 +174,7 @@ def test_dry_run_credentials_and_bad_options(tree, server, tmp_path, monkeypatch
     assert "mimic-cxr/2.1.0/mimic-cxr-reports.zip" in paths and not any(p.endswith(".jpg") for p in paths)
     assert all(size and size > 0 and not present for _, size, present in summary.planned)
     assert any("images: listed once" in n for n in summary.notes)
-    assert not [p for p in root.rglob("*") if p.is_file() and p.name != "SHA256SUMS.txt"]  # fetched nothing else
+    assert not root.exists()  # a dry run writes nothing, not even the root or the checksum lists
 
     with pytest.raises(ImaxError, match="https://"):
         check_base_url("http://physionet.example.org/files/")
@@ -220,3 +220,51 @@ def test_ctrl_c_stops_the_transfers_and_the_rerun_resumes_them(tree, server, tmp
     assert summary.ok and masks.is_file() and not list(root.rglob("*.partial"))
     url = "/" + str(Path("files") / masks.relative_to(root))
     assert [r for p, r in server.gets[before:] if p == url] == ["bytes=300-"]
+
+
+def test_unreachable_server_fails_at_once_without_retrying(tmp_path, monkeypatch):
+    """A refused connection (as offline: nothing listens there) is not retried: a clear error at once."""
+    import socket
+
+    import tenacity
+
+    with socket.socket() as sock:  # a loopback port with no server behind it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    slept = []
+    monkeypatch.setattr(tenacity.nap.time, "sleep", lambda s: slept.append(s))
+    root = tmp_path / "physionet"
+    opts = DownloadOptions(root=root, base_url=f"http://127.0.0.1:{port}/files/", jobs=2, backoff=30, dry_run=True,
+                           **SELECT)
+    with pytest.raises(ImaxError, match="cannot reach .*not retried"):
+        download(opts, _creds())
+    assert slept == [] and not root.exists()
+
+
+def test_a_5xx_is_retried_by_tenacity_with_growing_waits(tree, server, tmp_path, monkeypatch):
+    import tenacity
+
+    slept = []
+    monkeypatch.setattr(tenacity.nap.time, "sleep", lambda s: slept.append(s))
+    ctr = "/files/cxr-cardiomegaly/1.0.0/CTRs.csv"
+    server.faults = {ctr: {"status": 503, "times": 2}}
+    summary = download(_opts(tmp_path / "physionet", server, only=("annotations",)), _creds())
+    assert summary.ok and [p for p, _ in server.gets].count(ctr) == 3
+    assert len(slept) == 2 and slept[1] > slept[0]
+
+
+def test_a_checksum_failure_is_named_as_the_cause_before_image_selection(tree, server, tmp_path):
+    meta = "/files/mimic-cxr-jpg/2.1.0/mimic-cxr-2.0.0-metadata.csv.gz"
+    server.faults = {meta: {"corrupt": True}}
+    with pytest.raises(ImaxError) as e:
+        download(_opts(tmp_path / "physionet", server), _creds())
+    assert "checksum mismatch" in str(e.value) and "mimic-cxr-2.0.0-metadata.csv.gz" in str(e.value)
+    assert "cannot select the images yet" not in str(e.value)
+
+
+def test_selection_phase_reports_progress(tree, server, tmp_path):
+    root = tmp_path / "physionet"
+    download(_opts(root, server, only=("metadata", "annotations")), _creds())
+    phases = []
+    download(_opts(root, server, only=("images",), dry_run=True), _creds(), tick=lambda p, d, t: phases.append(p))
+    assert {"read metadata", "read sources", "select"} <= set(phases)

@@ -156,6 +156,7 @@ def test_tiny_vlm_through_imax_eval_cli_details_carry_no_image(dataset, tiny_mod
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Report METEOR" in proc.stdout and "VQA query BLEU-1" in proc.stdout
+    assert "Creating parquet" not in proc.stderr and "Loading weights" not in proc.stderr  # no library bars
     summary = json.loads(next((tmp_path / "out").glob("imax_*.json")).read_text())
     assert set(summary["metrics"]) == ALL_METRICS and summary["model"]["backend"] == "transformers"
     assert summary["n_items"] == sum(summary["items_per_task"].values()) == 3 * 10
@@ -213,9 +214,11 @@ def test_vllm_backend_sends_each_image_with_its_prompt(dataset, tiny_model, env,
         def __init__(self, temperature, max_tokens):
             self.max_tokens = max_tokens
 
+    engines = []
+
     class LLM:
         def __init__(self, model, **kwargs):
-            self.kwargs = kwargs
+            engines.append(kwargs)
 
         def generate(self, requests, params):
             out = []
@@ -226,7 +229,10 @@ def test_vllm_backend_sends_each_image_with_its_prompt(dataset, tiny_model, env,
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
     summary = _eval(model=str(tiny_model), dataset=str(dataset), backend="vllm", tasks=["imax_vqa_verify", "imax_rec"],
-                    max_samples=4, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"))
+                    max_samples=4, output_dir=tmp_path, cache_dir=str(tmp_path / "cache"),
+                    model_args="tensor_parallel_size=2,data_parallel_size=4,pipeline_parallel_size=1")
+    assert len(engines) == 1 and engines[0]["tensor_parallel_size"] == 2 and engines[0]["data_parallel_size"] == 4
+    assert engines[0]["limit_mm_per_prompt"] == {"image": 1}
     assert len(sent) == 8
     assert {m for _, m in sent} == {16, 32}  # each task's own token budget
     for req, _ in sent:
@@ -299,3 +305,103 @@ def test_a_missing_image_names_the_item_and_the_fix(tmp_path, tiny_model, env):
     with pytest.raises(ImaxError, match=r"test item '.+/reg/.+': cannot open image .*imax relocate"):
         _eval(model=str(tiny_model), dataset=str(out), tasks=["imax_reg"], max_samples=2, output_dir=tmp_path / "o",
               cache_dir=str(tmp_path / "cache"))
+
+
+def test_lighteval_own_vision_command_runs_our_tasks_and_agrees_with_imax_score(dataset, tiny_model, env, tmp_path):
+    """`lighteval accelerate … --vision-model` (lighteval's stock VLM class) reads the images from Doc.images, and its
+    string-shaped answers are scored whole: the numbers equal `imax score` of the same predictions."""
+    from imax_hub.build.manifest import load_test_rows
+    from imax_hub.metrics import score
+
+    lighteval = Path(sys.executable).with_name("lighteval")
+    e = dict(env, IMAX_DATASET=str(dataset))
+    proc = subprocess.run([str(lighteval), "accelerate", f"model_name={tiny_model},batch_size=2,cache_dir={tmp_path / 'c'}",
+                           "imax_rec|0,imax_vqa_verify|0", "--vision-model", "--custom-tasks", "imax_hub.lighteval_tasks",
+                           "--max-samples", "4", "--output-dir", str(tmp_path / "out"), "--save-details"],
+                          capture_output=True, text=True, env=e, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())["results"]
+    preds = {}
+    for f in (tmp_path / "out" / "details").rglob("*.parquet"):
+        for row in pq.read_table(f).to_pylist():
+            assert not row["doc"]["images"]  # details never carry pixels
+            preds[row["doc"]["specific"]["id"]] = row["model_response"]["text"]
+    assert len(preds) == 8 and all(isinstance(p, str) and len(p) > 1 for p in preds.values())
+    rows = [r for r in load_test_rows(dataset)[0] if r["id"] in preds]
+    ours = score(rows, preds, meteor=False).values()
+    assert res["imax_rec|0"]["rec_iou"] == pytest.approx(ours["rec_iou"])
+    assert res["imax_rec|0"]["rec_r50"] == pytest.approx(ours["rec_r50"])
+    assert res["imax_vqa_verify|0"]["vqa_verify_acc"] == pytest.approx(ours["vqa_verify_acc"])
+
+
+def test_stock_string_answers_are_read_whole():
+    from lighteval.models.model_output import ModelResponse
+
+    from imax_hub.lighteval_tasks import answer_text
+
+    stock = ModelResponse(text="<100><200><300><400>")  # lighteval 0.13's VLM class: a str where a list belongs
+    stock.text_post_processed = list(stock.text)  # what the pipeline then makes of it
+    assert answer_text(stock) == "<100><200><300><400>"
+    assert answer_text(ModelResponse(text=["yes"])) == "yes"
+
+
+def test_doc_images_are_opened_only_when_read(dataset):
+    from imax_hub.backends.common import LazyImages
+    from imax_hub.lighteval_tasks import prompt_function
+
+    row = pq.read_table(next(dataset.glob("data/rec/test-*.parquet"))).to_pylist()[0]
+    doc = prompt_function(row, "imax_rec")
+    images = doc.images
+    assert isinstance(images, LazyImages) and len(images) == 1 and repr(images) == "LazyImages(1)"
+    first = next(iter(images))
+    assert first.mode == "RGB" and first is not images[0]  # opened afresh on each read
+    assert list.__len__(images) == 0  # and nothing kept between reads
+    assert len(LazyImages(x for x in images)) == 0  # a copy (asdict, for details files) holds no image
+
+
+def _launch(args: list[str], env: dict, cwd: Path, script: list[str] | None = None) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2` (on a CPU machine the processes talk over gloo)."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    return subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", *(script or ["-m", "imax_hub"]), *args],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+@pytest.mark.slow
+def test_two_processes_give_one_process_predictions_and_a_killed_run_resumes(dataset, tiny_model, env, tmp_path):
+    common = ["--model", str(tiny_model), "--dataset", str(dataset), "--tasks", "imax_rec,imax_reg,imax_calc_ctr",
+              "--max-samples", "6", "--batch-size", "2", "--model-args", "chunk_size=4"]
+    _eval(model=str(tiny_model), dataset=str(dataset), tasks=["imax_rec", "imax_reg", "imax_calc_ctr"], max_samples=6,
+          batch_size=2, model_args="chunk_size=4", output_dir=tmp_path / "one", cache_dir=str(tmp_path / "c1"))
+    one = (next((tmp_path / "one").glob("predictions_*.jsonl"))).read_text().splitlines()
+    # process 1 is killed in its second chunk: a clear error, a non-zero exit, and the first chunk kept
+    killed = _launch(["eval", *common, "--output-dir", str(tmp_path / "two"), "--cache-dir", str(tmp_path / "c2")],
+                     env, tmp_path, script=[str(REPO / "tests" / "dp_kill.py")])
+    assert killed.returncode != 0
+    assert "another process of this `accelerate launch` run" in killed.stdout + killed.stderr
+    assert "run the same command again to resume" in killed.stdout + killed.stderr
+    assert list((tmp_path / "c2").rglob("GENERATIVE.parquet"))  # the finished chunk was cached
+    again = _launch(["eval", *common, "--output-dir", str(tmp_path / "two"), "--cache-dir", str(tmp_path / "c2")],
+                    env, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    two = (next((tmp_path / "two").glob("predictions_*.jsonl"))).read_text().splitlines()
+    assert sorted(two) == sorted(one) and len(one) == 18
+
+
+def test_generation_shows_prompts_done_rate_and_eta_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from imax_hub.backends.common import generation_progress
+
+    buf = io.StringIO()
+    with generation_progress(12, console=Console(file=buf, force_terminal=True, width=120)) as advance:
+        for _ in range(3):
+            advance(4)
+    text = buf.getvalue()
+    assert "12/12" in text and "prompts/s" in text and "ETA" in text
+    quiet = io.StringIO()
+    with generation_progress(12, console=Console(file=quiet, force_terminal=False)) as advance:
+        advance(12)
+    assert quiet.getvalue() == ""  # piped output stays clean

@@ -122,3 +122,19 @@ def test_non_canonical_but_valid_text_falls_back_to_the_same_boxes():
     got = boxes_from_rle_column(pa.array([" 6 2 20 1 ", "6 2 20 1"]), [5, 5], [4, 4])
     assert (got.boxes[0] == got.boxes[1]).all()
     assert tuple(got.boxes[1]) == (1, 1, 3, 4)
+
+
+def test_without_a_writable_numba_cache_the_rle_pass_compiles_for_the_run_with_a_note():
+    """numba's cache=True fails at import ("no locator available") where neither the package folder nor HOME
+    is writable; emulated by giving numba no cache locator at all."""
+    import subprocess
+    import sys
+
+    code = ("import numba.core.caching as c; c.CacheImpl._locator_classes = []; import pyarrow as pa; "
+            "from imax_hub.geometry import boxes_from_rle_column; "
+            "print(boxes_from_rle_column(pa.array(['6 2']), [4], [4]).boxes.tolist())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[[1, 1, 2, 1]]"
+    notes = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and "for this run only" in notes[0] and "NUMBA_CACHE_DIR" in notes[0]

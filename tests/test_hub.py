@@ -421,6 +421,19 @@ def test_lighteval_uploads_of_imax_details_are_refused():
             call()
 
 
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "lighteval"], [str(Path(sys.executable).parent / "lighteval")]],
+                         ids=["python -m lighteval", "lighteval"])
+def test_lighteval_push_with_imax_tasks_is_refused_at_start_up(command, tmp_path):
+    """Refused before anything loads: the model named does not exist, and the run stops on the push flag."""
+    argv = ["accelerate", "model_name=" + str(tmp_path / "no-model"), "imax_report|0", "--custom-tasks",
+            "imax_hub.lighteval_tasks", "--push-to-hub", "--results-org", "me", "--output-dir", str(tmp_path / "out")]
+    proc = subprocess.run([*command, *argv], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "refused" in proc.stderr and "--push-to-hub" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "no-model" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_imax_eval_sends_nothing_to_the_hub_even_online(demo, tmp_path):
     with FakeHub() as hub:
         env = dict(os.environ, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0", HF_ENDPOINT=hub.endpoint,
@@ -536,3 +549,12 @@ def test_hub_commands_reject_bad_input_clearly(demo, capsys, tmp_path):
     assert code == 1 and "is not empty" in err
     code, _, err = _cli(capsys, "push-dataset", demo["folder"], "not a repo id")
     assert code == 1 and "not a Hub repo id" in err
+
+
+def test_leaderboard_notes_name_a_local_base_model_by_its_last_component_only():
+    from imax_hub.hub.eval_results import entry_notes
+
+    doc = {"metrics": {"ctr_mae": {"signature": "s"}}, "test_set_hash": "h", "n_items": 3,
+           "model": {"id": "demo/three-stages/tiny-vlm", "adapter": {"sha256": "ab" * 32}}}
+    notes = entry_notes(doc, "ctr_mae", None)
+    assert "on tiny-vlm" in notes and "demo/" not in notes

@@ -168,11 +168,18 @@ def test_swapped_rows_are_read_in_their_written_frame(variant_tree, tiny_tree):
 
 
 def test_rle_with_a_start_near_int64_max_is_rejected_not_overflowed():
-    rle = pa.array(["1 2 9223372036854775807 5", "1 2 9223372036854775800 9"])
-    for errors in ("collect",):
-        got = boxes_from_rle_column(rle, [4, 4], [4, 4], errors=errors)
-        assert set(got.errors) == {0, 1} and all("leaves the" in m for m in got.errors.values())
-        assert got.empty.all()
+    """Through the compiled pass (which hands such values to the strict path) and the strict NumPy path itself."""
+    from imax_hub.geometry import RLEError, boxes_from_runs, split_rle_column
+
+    rle = pa.array(["1 2 9223372036854775807 5", "1 2 9223372036854775800 9", "3 9223372036854775806"])
+    strict = lambda rles, h, w, errors: boxes_from_runs(*split_rle_column(rles, errors="collect")[:3], h, w,  # noqa: E731
+                                                        errors=errors)
+    for boxes_of in (boxes_from_rle_column, strict):
+        got = boxes_of(rle, [4, 4, 4], [4, 4, 4], errors="collect")
+        assert set(got.errors) == {0, 1, 2} and all("leaves the" in m for m in got.errors.values()), got.errors
+        assert got.empty.all() and (got.areas == 0).all()
+        with pytest.raises(RLEError, match="leaves the"):
+            boxes_of(rle, [4, 4, 4], [4, 4, 4], errors="raise")
 
 
 def test_build_of_every_same_data_variant_equals_the_pristine_build(variant_tree, tiny_tree, tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import time
 from typing import Callable
 
 from lighteval.models.abstract_model import LightevalModel
@@ -17,20 +19,54 @@ CHUNK_SIZE = 512  # docs per cache write: the resume granularity
 
 def load_image(doc: Doc):
     """The doc's X-ray as an RGB PIL image (from its path, or its bytes in an --embed-images build)."""
+    return open_image(doc.specific or {})
+
+
+def open_image(specific: dict):
+    """The X-ray a row's ``image`` reference points to, as an RGB PIL image."""
     from PIL import Image
 
-    ref = (doc.specific or {}).get("image") or {}
+    ref = specific.get("image") or {}
     try:
         if ref.get("bytes"):
             img = Image.open(io.BytesIO(ref["bytes"]))
         elif ref.get("path"):
             img = Image.open(ref["path"])
         else:
-            raise ImaxError(f"test item {doc.specific.get('id')!r} has no image (neither bytes nor path)")
+            raise ImaxError(f"test item {specific.get('id')!r} has no image (neither bytes nor path)")
         return img.convert("RGB")
     except (OSError, ValueError) as exc:
-        raise ImaxError(f"test item {doc.specific.get('id')!r}: cannot open image {ref.get('path')!r} ({exc}); "
+        raise ImaxError(f"test item {specific.get('id')!r}: cannot open image {ref.get('path')!r} ({exc}); "
                         "if the images moved, run `imax relocate`") from None
+
+
+class LazyImages(list):
+    """``Doc.images`` for lighteval's own VLM path (``lighteval accelerate --vision-model``): a one-image list that
+    opens the X-ray each time it is read and keeps nothing, so a task of thousands of rows never holds their
+    pixels; a batch's images live while the processor reads them. Copies (``dataclasses.asdict`` when details
+    are written) keep no image either: details files never carry pixels."""
+
+    def __init__(self, specific=None):
+        super().__init__()
+        self._specific = specific if isinstance(specific, dict) else None
+
+    def _images(self) -> list:
+        return [open_image(self._specific)] if self._specific and self._specific.get("image") else []
+
+    def __iter__(self):
+        return iter(self._images())
+
+    def __len__(self) -> int:
+        return 1 if self._specific and self._specific.get("image") else 0
+
+    def __getitem__(self, i):
+        return self._images()[i]
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __repr__(self) -> str:
+        return f"LazyImages({len(self)})"
 
 
 def chat_messages(doc: Doc, system_prompt: str | None = None) -> list[dict]:
@@ -80,14 +116,57 @@ def env_model_args() -> dict:
     return parse_model_args(os.environ.get("IMAX_MODEL_ARGS"))
 
 
+@contextlib.contextmanager
+def generation_progress(total: int, *, show: bool = True, console=None):
+    """A rich progress bar over ``total`` prompts (done/total, prompts/s, ETA) on a terminal; yields ``advance(n)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
+
+    console = console or Console(stderr=True)
+    if not show or not console.is_terminal or total == 0:
+        yield lambda n: None
+        return
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("generating", total=total, rate="")
+        start = time.monotonic()
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            done = progress.tasks[0].completed
+            progress.update(task, rate=f"{done / max(time.monotonic() - start, 1e-9):.1f} prompts/s")
+        yield advance
+
+
 def generate_with_cache(model, docs: list[Doc], generate: Callable[[list[Doc]], list[ModelResponse]],
-                        *, chunk_size: int = CHUNK_SIZE, is_main: bool = True, barrier: Callable[[], None] = lambda: None
-                        ) -> list[ModelResponse]:
+                        *, chunk_size: int = CHUNK_SIZE, is_main: bool = True, barrier: Callable[[], None] = lambda: None,
+                        advance: Callable[[int], None] = lambda n: None) -> list[ModelResponse]:
     """``generate`` over ``docs`` chunk by chunk through lighteval's ``SampleCache`` (``model._cache``).
 
     Each finished chunk is written before the next starts, so a killed run loses at most one chunk.
-    Under data parallelism every process calls this with the same docs; only the main one writes.
+    Under data parallelism every process calls this with the same docs, though not always in the same order
+    (lighteval orders tasks differently per process): the docs are put in one canonical order first, so every
+    process cuts the same chunks, and one process cuts the chunks N processes do. Only the main one writes.
     """
+    canonical = sorted(range(len(docs)), key=lambda i: _doc_key(docs[i]))
+    answers = _generate_in_chunks(model, [docs[i] for i in canonical], generate, chunk_size, is_main, barrier, advance)
+    results: list[ModelResponse | None] = [None] * len(docs)
+    for i, answer in zip(canonical, answers):
+        results[i] = answer
+    return results
+
+
+def _doc_key(doc: Doc) -> tuple:
+    specific = doc.specific or {}
+    return (doc.task_name or "", str(specific.get("id", "")), str(doc.id), doc.query)
+
+
+def _generate_in_chunks(model, docs: list[Doc], generate: Callable[[list[Doc]], list[ModelResponse]], chunk_size: int,
+                        is_main: bool, barrier: Callable[[], None], advance: Callable[[int], None]
+                        ) -> list[ModelResponse]:
     cache = getattr(model, "_cache", None)
     results: list[ModelResponse] = []
     for start in range(0, len(docs), chunk_size):
@@ -96,6 +175,7 @@ def generate_with_cache(model, docs: list[Doc], generate: Callable[[list[Doc]], 
             results += generate(chunk)
             continue
         todo, _ = cache.get_samples_to_process_and_cache(chunk, SamplingMethod.GENERATIVE)
+        advance(len(chunk) - len(todo))  # answers already in the cache
         fresh = dict(zip((id(d) for d in todo), generate(todo))) if todo else {}
         if todo and is_main:
             task_ids = {cache.get_task_id(d.task_name, SamplingMethod.GENERATIVE) for d in todo}
@@ -154,11 +234,21 @@ class GenerativeModel(LightevalModel):
     def _barrier(self) -> None:
         pass
 
+    progress: Callable[[int], None] | None = None  # advance the progress bar by N prompts (set while generating)
+    own_progress: bool = True  # False when the caller shows progress itself (imax pseudo-label)
+
+    def advance(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress(n)
+
     def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
         try:
-            return generate_with_cache(self, docs, self._generate, chunk_size=self.config.chunk_size,
-                                       is_main=self._is_main(), barrier=self._barrier)
+            with generation_progress(len(docs), show=self._is_main() and self.own_progress) as advance:
+                self.progress = advance
+                return generate_with_cache(self, docs, self._generate, chunk_size=self.config.chunk_size,
+                                           is_main=self._is_main(), barrier=self._barrier, advance=advance)
         finally:
+            self.progress = None
             drop_images(docs)
 
     def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:

@@ -8,11 +8,12 @@ answers are gathered back into their docs' order, with their indices).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from lighteval.models.abstract_model import ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
-from tqdm import tqdm
 
 from imax_hub.backends.common import (
     CHUNK_SIZE, GenerativeModel, by_generation_length, chat_messages, env_model_args, load_image, sample_cache,
@@ -64,7 +65,8 @@ class ImaxVLMModel(GenerativeModel):
         if not isinstance(config, ImaxVLMConfig):  # `lighteval custom` passes only a model name
             config = ImaxVLMConfig(model_name=config.model_name, **env_model_args())
         self.config = config
-        self.state = PartialState()
+        # without a GPU, processes of `accelerate launch` talk over gloo (cpu=True); with one, NCCL as usual
+        self.state = PartialState(cpu=not torch.cuda.is_available())
         device = config.device or (f"cuda:{self.state.local_process_index}" if torch.cuda.is_available() else "cpu")
         self.dtype = resolve_dtype(config.dtype, device)
         self.processor = AutoProcessor.from_pretrained(config.processor or config.model_name, revision=config.revision,
@@ -96,14 +98,14 @@ class ImaxVLMModel(GenerativeModel):
 
     def _generate(self, docs: list[Doc]) -> list[ModelResponse]:
         world, rank = self.state.num_processes, self.state.process_index
-        mine = list(range(rank, len(docs), world))
-        order = [mine[i] for i in by_generation_length([docs[j] for j in mine])]
-        answers: list[tuple[int, ModelResponse]] = []
         bs = self.config.batch_size
+        # batches are cut from the whole chunk, then dealt to the processes: each batch (its padding, its token
+        # budget) is the one a single process would run, so N processes give the same answers as one
+        order = by_generation_length(docs)
+        batches = [order[i:i + bs] for i in range(0, len(order), bs)][rank::world]
+        answers: list[tuple[int, ModelResponse]] = []
         with torch.inference_mode():
-            for start in tqdm(range(0, len(order), bs), desc="imax generate", disable=not self.state.is_main_process,
-                              leave=False):
-                idx = order[start:start + bs]
+            for idx in batches:
                 batch = [docs[i] for i in idx]
                 texts = [self.processor.apply_chat_template(chat_messages(d, self.config.system_prompt),
                                                             add_generation_prompt=True, tokenize=False) for d in batch]
@@ -134,15 +136,32 @@ class ImaxVLMModel(GenerativeModel):
                     answers.append((i, ModelResponse(input=prompt, text=[text.strip()], output_tokens=[tokens],
                                                      padded_tokens_count=pad)))
                 del images, inputs
+                self.advance(len(idx) * world)  # the other processes run batches of the same size meanwhile
         if world > 1:
             from accelerate.utils import gather_object
 
-            answers = gather_object(answers)  # carries each answer's doc index: order cannot shift
+            with _peers_alive(rank, world):
+                answers = gather_object(answers)  # carries each answer's doc index: order cannot shift
         placed = dict(answers)
+        if len(placed) < len(docs):  # a gather that came back short: a peer is gone
+            with _peers_alive(rank, world):
+                raise RuntimeError(f"{len(docs) - len(placed)} of {len(docs)} answers missing after the gather")
         return [placed[i] for i in range(len(docs))]
 
     def _is_main(self) -> bool:
         return self.state.is_main_process
 
     def _barrier(self) -> None:
-        self.state.wait_for_everyone()
+        with _peers_alive(self.state.process_index, self.state.num_processes):
+            self.state.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def _peers_alive(rank: int, world: int):
+    """A collective whose peer died fails in gloo/NCCL with a reset connection: say what happened and what to do."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise ImaxError(f"process {rank} of {world}: another process of this `accelerate launch` run stopped "
+                        f"({str(exc).splitlines()[0][:160]}); finished chunks are kept: run the same command again "
+                        "to resume") from None

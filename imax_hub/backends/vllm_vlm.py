@@ -2,7 +2,8 @@
 
 lighteval 0.13's own vLLM backend drops ``doc.images`` silently; this one sends each prompt (the row's
 messages rendered by the model's processor chat template, as in the transformers backend) with its image
-as ``multi_modal_data``. ``tensor_parallel_size`` shards the model over GPUs.
+as ``multi_modal_data``. Scale-out is vLLM's own, set through ``--model-args``: ``tensor_parallel_size`` shards
+the model over GPUs, ``data_parallel_size`` runs replicas, ``pipeline_parallel_size`` splits the layers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class ImaxVLLMConfig(ModelConfig):
     revision: str = "main"
     dtype: str = "auto"
     tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
     max_model_length: int | None = 8192
     trust_remote_code: bool = False
@@ -51,6 +54,8 @@ class ImaxVLLMModel(GenerativeModel):
                                                        trust_remote_code=config.trust_remote_code)
         self.llm = vllm.LLM(model=config.model_name, revision=config.revision, dtype=config.dtype,
                             tensor_parallel_size=config.tensor_parallel_size,
+                            data_parallel_size=config.data_parallel_size,
+                            pipeline_parallel_size=config.pipeline_parallel_size,
                             gpu_memory_utilization=config.gpu_memory_utilization,
                             max_model_len=config.max_model_length, trust_remote_code=config.trust_remote_code,
                             limit_mm_per_prompt={"image": 1})
@@ -74,4 +79,5 @@ class ImaxVLLMModel(GenerativeModel):
             for i, gen in zip(idx, self.llm.generate([requests[i] for i in idx], params)):
                 o = gen.outputs[0]
                 out[i] = ModelResponse(input=prompts[i], text=[o.text.strip()], output_tokens=[list(o.token_ids)])
+            self.advance(len(idx))
         return out

@@ -6,9 +6,11 @@ succeeded, so a failed or interrupted build leaves any previous output untouched
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import re
+import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -55,6 +57,7 @@ class BuildOptions:
     allow_missing_images: bool = False
     evaluation_framework: str = "imax-hub"  # eval.yaml's harness id (build.folder.DEFAULT_EVALUATION_FRAMEWORK)
     max_bad_rows: float = DEFAULT_MAX_BAD_ROWS  # share of a source file's rows that may be set aside as malformed
+    verify_images: bool = False  # decode every selected JPEG (the default checks its markers only)
 
     def check(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.evaluation_framework):
@@ -85,10 +88,29 @@ class BuildResult:
     stats: dict
     tasks_missing: list[str] = field(default_factory=list)
     read_log: ReadLog | None = None
+    heavy_filters: list[str] = field(default_factory=list)  # see heavy_filters()
 
 
 def _quiet(phase: str, done: int, total: int) -> None:
     pass
+
+
+def heavy_filters(skipped: dict[str, int], candidates: pa.Table) -> list[str]:
+    """A line per task whose filters (``TaskContext.skipped``, keyed ``"task[/task]: reason"``) dropped more of
+    its candidates than they kept: usually a damaged or mismatched source rather than the data itself."""
+    kept = dict(zip(*[c.to_pylist() for c in pc.value_counts(candidates.column("task")).flatten()]))
+    dropped: dict[str, dict[str, int]] = {}
+    for reason, n in skipped.items():
+        names, _, why = reason.partition(": ")
+        for task in names.split("/"):
+            dropped.setdefault(task, {})[why] = n
+    lines = []
+    for task, reasons in sorted(dropped.items()):
+        total = sum(reasons.values())
+        if total > kept.get(task, 0):
+            detail = "; ".join(f"{why}: {n:,}" for why, n in sorted(reasons.items()))
+            lines.append(f"{task}: filters dropped {total:,} candidates and kept {kept.get(task, 0):,} ({detail})")
+    return lines
 
 
 def check_output(opts: BuildOptions) -> None:
@@ -131,6 +153,7 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
     """Run a whole build (see the module docstring); raises :class:`ImaxError` on user errors."""
 
     opts.check()
+    build_manifest.recover(opts.out)
     check_output(opts)
     root = Path(opts.physionet_root)
     available, missing = _sources(opts, root)
@@ -143,7 +166,7 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
         ctx, candidates, sel, parts = chosen.ctx, chosen.candidates, chosen.sel, chosen.parts
         frontal, image_row, rel_path, wanted_ids = chosen.frontal, chosen.image_row, chosen.rel_path, chosen.wanted_ids
         jpg_root = mimic_cxr_jpg.jpg_root(root)
-        _check_images(jpg_root, rel_path, wanted_ids, opts.allow_missing_images, tick)
+        _check_images(jpg_root, rel_path, wanted_ids, opts.allow_missing_images, tick, decode=opts.verify_images)
         embedded = _embed(jpg_root, rel_path, wanted_ids, opts.image_size, tick) if opts.embed_images else None
 
         outputs = {}
@@ -220,7 +243,8 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
             raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing, read_log=read_log)
+    return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing, read_log=read_log,
+                       heavy_filters=heavy_filters(ctx.skipped, candidates))
 
 
 @dataclass
@@ -315,22 +339,37 @@ def needed_images(physionet_root: str | Path, tick: Tick = _quiet, **selection) 
 
 def _command_line(opts: BuildOptions) -> str:
     d = BuildOptions(physionet_root=opts.physionet_root, out=opts.out)
-    parts = [f"imax build --physionet-root {opts.physionet_root} --out {opts.out.name}"]
+    parts = ["imax", "build", "--physionet-root", str(opts.physionet_root), "--out", opts.out.name]
     for k, v in asdict(opts).items():
         if k in ("physionet_root", "out", "overwrite") or v == getattr(d, k):
             continue
         flag = "--" + k.replace("_", "-")
-        parts.append(flag if v is True else f"{flag} {v}")
-    return " ".join(parts)
+        parts += [flag] if v is True else [flag, str(v)]
+    return shlex.join(parts)
 
 
-def _check_images(jpg_root: Path, rel: dict[str, str], ids: set[str], allow_missing: bool, tick: Tick) -> None:
-    tick("check images", 0, 1)
-    missing = [rel[d] for d in sorted(ids) if not (jpg_root / rel[d]).is_file()]
-    tick("check images", 1, 1)
+def _check_images(jpg_root: Path, rel: dict[str, str], ids: set[str], allow_missing: bool, tick: Tick,
+                  decode: bool = False) -> None:
+    """Every selected image is a whole JPEG (start and end markers; ``decode``: decodes). Absent ones may be
+    allowed (``--allow-missing-images``); a damaged one never is: a build must not point at it."""
+    ordered = sorted(ids)
+    problems: dict[str, list[str]] = {}
+    for i, d in enumerate(ordered):
+        if i % 1000 == 0:
+            tick("check images", i, len(ordered))
+        why = mimic_cxr_jpg.jpeg_problem(jpg_root / rel[d], decode=decode)
+        if why is not None:
+            problems.setdefault(why if why == "missing" else "damaged", []).append(f"{rel[d]} ({why})")
+    tick("check images", len(ordered), len(ordered))
+    damaged = problems.get("damaged", [])
+    if damaged:
+        raise ImaxError(f"{len(damaged):,} of {len(ids):,} selected images under {jpg_root} are not whole JPEGs, "
+                        f"e.g. {damaged[0]}; download them again (`imax check --verify-checksums` finds them all)")
+    missing = problems.get("missing", [])
     if missing and not allow_missing:
         raise ImaxError(f"{len(missing):,} of {len(ids):,} selected images are missing under {jpg_root}, "
-                        f"e.g. {missing[0]}; download them, or pass --allow-missing-images to build anyway")
+                        f"e.g. {missing[0].removesuffix(' (missing)')}; download them, or pass "
+                        "--allow-missing-images to build anyway")
 
 
 def _embed(jpg_root: Path, rel: dict[str, str], ids: set[str], size: int, tick: Tick) -> dict[str, bytes]:
@@ -349,15 +388,35 @@ def _embed(jpg_root: Path, rel: dict[str, str], ids: set[str], size: int, tick: 
     return out
 
 
-def _replace(tmp: Path, out: Path) -> None:
-    """Swap the finished build into place; the old one is removed only once the new one is there."""
-    old = out.parent / f".{out.name}.previous-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is not available."""
     try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Put the finished build under the final name. With an earlier build there, the two are exchanged in one
+    step where the system allows it; elsewhere the old one is renamed aside first, and a kill between the two
+    renames leaves it as ``.NAME.previous-PID``, which the next command restores (build.manifest.recover). The
+    old build is removed last; Ctrl-C during that removal leaves it for the next command to tidy."""
+    if not out.exists():
         tmp.rename(out)
-    except BaseException:
-        if old.exists():
+        return
+    if _exchange(tmp, out):
+        old = tmp
+    else:
+        old = out.parent / f".{out.name}.previous-{os.getpid()}"
+        out.rename(old)
+        try:
+            tmp.rename(out)
+        except BaseException:
             old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+            raise
+    try:
+        shutil.rmtree(old, ignore_errors=True)
+    except KeyboardInterrupt:  # the new build is in place: its old copy can wait for the next command
+        pass

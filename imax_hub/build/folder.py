@@ -11,10 +11,12 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from imax_hub.build.manifest import config_layout, public_command
 from imax_hub.build.rows import ROW_SCHEMA
+from imax_hub.errors import ImaxError
 from imax_hub.files import sha256_file
 from imax_hub.tasks import registry
 
@@ -77,6 +79,12 @@ def write_split(table: pa.Table, folder: Path, data_dir: str, split: str, embedd
     """Write one split as ``data/<data_dir>/<split>-NNNNN-of-NNNNN.parquet``; return the shard records."""
     if table.num_rows == 0:
         return []
+    counts = pc.value_counts(table.column("id"))
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        # every reader dedups its source, so this is a bug in the build, never a user's input: refuse to write
+        raise ImaxError(f"internal error: row id {repeated[0]['values']} occurs {repeated[0]['counts']} times in "
+                        f"{data_dir}/{split}; nothing was written. Please report this.")
     info = {"info": {"features": features(pseudo=pseudo).to_dict()}}
     schema = table.schema.with_metadata({"huggingface": json.dumps(info)})
     table = table.replace_schema_metadata(schema.metadata)

@@ -9,9 +9,12 @@ test split *is* IMAX's test split.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import shlex
+import shutil
 from pathlib import Path
 
 from imax_hub.errors import ImaxError
@@ -25,12 +28,47 @@ PSEUDO_CONFIG = "pseudo_imax"
 STAGE3_CONFIG = "pseudo_imax-stage3"
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def recover(out: str | Path) -> list[str]:
+    """Tidy what interrupted builds left beside ``out``: the temporary ``.NAME.building-PID`` folders of dead
+    processes are removed, and a ``.NAME.previous-PID`` build that a kill caught between two renames is put back
+    under ``NAME`` when that is missing (else removed). Returns what was done, one line each."""
+    out = Path(out)
+    done = []
+    if not out.parent.is_dir():
+        return done
+    for kind in ("building", "previous"):
+        for left in sorted(out.parent.glob(f".{glob.escape(out.name)}.{kind}-*")):
+            pid = left.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if kind == "previous" and not out.exists() and (left / MANIFEST).is_file():
+                left.rename(out)
+                done.append(f"restored the build {out} that an interrupted build had set aside")
+            else:
+                shutil.rmtree(left, ignore_errors=True)
+                done.append(f"removed {left.name}, left by an interrupted build")
+    return done
+
+
 def is_build(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
 
 
 def read_manifest(folder: str | Path) -> dict:
-    """A build folder's manifest, or a clear error."""
+    """A build folder's manifest, or a clear error (after tidying what an interrupted build left beside it)."""
+    recover(folder)
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise ImaxError(f"{path} not found: is {folder} really a build? It must be a folder written by `imax build`")
@@ -144,8 +182,31 @@ def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]
 
 
 def public_command(manifest: dict) -> str:
-    """The build command with the local PhysioNet root masked: cards and results travel, local paths must not."""
-    return manifest["command"].replace(manifest["options"]["physionet_root"], "PHYSIONET_ROOT")
+    """The build command with local paths masked: cards and results travel, local paths must not.
+
+    Masked by argument, never as a substring (a root named ``phys`` must not turn ``--physionet-root`` into
+    ``--PHYSIONET_ROOTionet-root``): the value of ``--physionet-root`` becomes ``PHYSIONET_ROOT`` and that of
+    ``--out`` its last component (the dataset's name)."""
+    try:
+        words = shlex.split(manifest["command"])
+    except ValueError:  # an older build wrote the command unquoted
+        words = manifest["command"].split()
+    masks = {"--physionet-root": lambda v: "PHYSIONET_ROOT", "--out": lambda v: Path(v).name or v}
+    out = []
+    pending = None
+    for word in words:
+        name, eq, value = word.partition("=")
+        if pending is not None:
+            out.append(pending(word))
+            pending = None
+        elif word in masks:
+            out.append(word)
+            pending = masks[word]
+        elif eq and name in masks:
+            out.append(f"{name}={masks[name](value)}")
+        else:
+            out.append(word)
+    return shlex.join(out)
 
 
 def fingerprint(shards: list[dict]) -> str:

@@ -16,6 +16,7 @@ from imax_hub import __version__
 from imax_hub.errors import ImaxError
 from imax_hub.hub import check_repo_id, check_url
 from imax_hub.metrics import METRICS
+from imax_hub.metrics.runs import display_name
 
 EVAL_RESULTS_NAME = "imax.yaml"  # one file per benchmark variant (community-evals convention)
 
@@ -64,7 +65,7 @@ def entry_notes(doc: dict, key: str, user_notes: str | None) -> str:
         parts.append(f"model revision {revision}")
     adapter = (doc.get("model") or {}).get("adapter")
     if adapter:
-        parts.append(f"LoRA adapter sha256 {adapter['sha256']} on {doc['model']['id']}")
+        parts.append(f"LoRA adapter sha256 {adapter['sha256']} on {display_name({'name': doc['model']['id']})}")
     if user_notes:
         parts.append(user_notes)
     return "; ".join(parts)

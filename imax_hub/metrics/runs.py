@@ -24,22 +24,30 @@ from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
 
 
 def read_predictions(path: Path) -> dict[str, str]:
-    """``{"id": ..., "prediction": ...}`` per line (JSON Lines)."""
+    """``{"id": ..., "prediction": ...}`` per line (JSON Lines, UTF-8)."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ImaxError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or "prediction" not in obj:
-                raise ImaxError(f'{path}, line {n}: expected {{"id": "<row id>", "prediction": "<model text>"}}')
-            if obj["id"] in out:
-                raise ImaxError(f"{path}, line {n}: a second prediction for id {obj['id']!r}")
-            pred = obj["prediction"]
-            out[obj["id"]] = pred if isinstance(pred, str) else ("" if pred is None else str(pred))
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImaxError(f"{path}: cannot read the predictions ({exc.strerror or exc})") from None
+    for n, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImaxError(f"{path}, line {n}: not UTF-8 text (byte {exc.start + 1} of the line); JSON Lines "
+                            "files are UTF-8: re-save it as UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImaxError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or "prediction" not in obj:
+            raise ImaxError(f'{path}, line {n}: expected {{"id": "<row id>", "prediction": "<model text>"}}')
+        if obj["id"] in out:
+            raise ImaxError(f"{path}, line {n}: a second prediction for id {obj['id']!r}")
+        pred = obj["prediction"]
+        out[obj["id"]] = pred if isinstance(pred, str) else ("" if pred is None else str(pred))
     return out
 
 
@@ -76,12 +84,35 @@ def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: s
 
 
 def load_results(path: Path) -> dict:
+    """A results file, checked field by field (they are edited by hand and passed around)."""
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ImaxError(f"{path}: cannot read a results file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
         raise ImaxError(f"{path}: not an imax results file (format {RESULTS_FORMAT}); make one with `imax score`")
+
+    def bad(where: str, expected: str):
+        return ImaxError(f"{path}: {where}: expected {expected}; was the file edited? score again with `imax score`")
+
+    if not isinstance(doc.get("name"), str):
+        raise bad("name", "a string")
+    if not isinstance(doc.get("n_items"), int) or isinstance(doc.get("n_items"), bool):
+        raise bad("n_items", "an integer")
+    if not isinstance(doc.get("metrics"), dict) or not doc["metrics"]:
+        raise bad("metrics", "an object of metrics")
+    for key, m in doc["metrics"].items():
+        if not isinstance(m, dict):
+            raise bad(f"metrics.{key}", "an object")
+        value = m.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad(f"metrics.{key}.value", f"a number, found {value!r}")
+        if not isinstance(m.get("signature"), str):
+            raise bad(f"metrics.{key}.signature", "a string")
+    for key, stats in (doc.get("item_stats") or {}).items():
+        if not (isinstance(stats, dict) and isinstance(stats.get("items"), list) and isinstance(stats.get("stats"), list)
+                and len(stats["items"]) == len(stats["stats"])):
+            raise bad(f"item_stats.{key}", "lists items and stats of equal length")
     return doc
 
 

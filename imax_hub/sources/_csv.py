@@ -394,6 +394,51 @@ class Rows:
         self.flag(valid & ~ok, f"{name}: malformed", name, lambda i: f"expected {expected}, found {self.value(name, i)!r}")
         return col
 
+    def unique(self, *keys: str, seen: dict | None = None) -> None:
+        """Each value of ``keys`` (one column, or several together) once. A row that repeats an earlier one
+        exactly is set aside (the same row twice is one row: a documented rule, counted); rows that share the
+        key but differ are an error naming both lines, since which one is right cannot be decided. ``seen``
+        carries keys across the blocks of a streamed file, or across the files of one source."""
+        strings = [pc.cast(_column(self.table, k), pa.string()) for k in keys]
+        key_col = strings[0] if len(keys) == 1 else pc.binary_join_element_wise(*strings, "\x1f")
+        if seen is None:
+            counts = pc.value_counts(key_col)
+            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+            if len(repeated) == 0:
+                return
+            candidates = np.flatnonzero(_mask(pc.is_in(key_col, value_set=repeated)))
+            seen = {}
+        else:
+            candidates = np.arange(self.n)
+        whole = pc.binary_join_element_wise(
+            *[pc.cast(_column(self.table, c), pa.string()) for c in self.table.column_names], "\x1f",
+            null_handling="replace", null_replacement="\x00")
+        take = pa.array(candidates, pa.int64())
+        exact = np.zeros(self.n, dtype=bool)
+        earlier: dict[int, int] = {}
+        for i, value, text in zip(candidates, key_col.take(take).to_pylist(), whole.take(take).to_pylist()):
+            if value is None or self.bad[i]:
+                continue
+            record = self.offset + int(i)
+            if value not in seen:
+                seen[value] = (self.path, self.multiline, record, hash(text))
+                continue
+            path, multiline, first, digest = seen[value]
+            if path == self.path and digest == hash(text):
+                exact[i] = True
+                earlier[int(i)] = first
+                continue
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, value.split("\x1f")))
+            first_at = f"line {line_of_record(path, first) if multiline else first + 2}"
+            if path != self.path:
+                first_at += f" of {path}"
+            raise SourceError(self.path, f"{shown} appears on {first_at} and again here with different values; "
+                              "which one is right cannot be told: fix or re-download the file",
+                              line=line_of_record(self.path, record) if self.multiline else record + 2,
+                              column=keys[0])
+        self.flag(exact, f"{'/'.join(keys)}: exact duplicate of an earlier row", keys[0],
+                  lambda i: f"the same row as record {earlier[i] + 1}", malformed=False)
+
     def finish(self, columns: dict[str, pa.Array], *, settle: bool = True) -> pa.Table:
         """The table of ``columns`` without the rows set aside; logs them, and (``settle``) fails when the file's
         share of malformed rows is above the threshold. Streaming readers settle once, after the last block."""
@@ -413,12 +458,6 @@ class Rows:
         if settle:
             log.settle(self.path)
         return table
-
-
-def fail_at(path: Path, record: int, column: str | None, message: str, *, multiline: bool = False) -> SourceError:
-    """An error at data record ``record`` (0-based), with its line number."""
-    line = line_of_record(path, record) if multiline else record + 2
-    return SourceError(path, message, line=line, record=record + 1 if multiline else None, column=column)
 
 
 def strip_prefix(table: pa.Table, name: str, prefix: str) -> pa.Table:

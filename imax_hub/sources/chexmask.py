@@ -121,6 +121,7 @@ def iter_chexmask(
     stats = stats if stats is not None else ChexmaskStats()
     required = REQUIRED + (["Landmarks"] if with_landmarks else [])
     offset = 0
+    seen: dict = {}
     # the original-resolution Landmarks field is a NumPy repr with embedded newlines
     for t in _csv.stream_strings(path, required=required, optional=HEADER, newlines_in_values=True,
                                  block_size=block_size, log=log):
@@ -135,6 +136,7 @@ def iter_chexmask(
         rca_mean = rows.float("Dice RCA (Mean)", allow_nan=False, lo=0.0, hi=1.0, expected="a Dice score in [0, 1]")
         rca_max = (rows.float("Dice RCA (Max)", allow_nan=False, lo=0.0, hi=1.0, expected="a Dice score in [0, 1]")
                    if "Dice RCA (Max)" in t.column_names else pa.nulls(n, pa.float64()))
+        rows.unique("dicom_id", seen=seen)
         image_h, image_w = h, w
         keep = np.ones(n, dtype=bool)
         swapped = np.zeros(n, dtype=bool)

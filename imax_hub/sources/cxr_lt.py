@@ -46,8 +46,10 @@ TASK1_FILES = {
 }
 
 
-def read_file(path: Path, labels=LABELS_40, split: str | None = None, *, log: readlog.ReadLog) -> pa.Table:
-    """One labelled CXR-LT file; label columns are selected by name."""
+def read_file(path: Path, labels=LABELS_40, split: str | None = None, *, log: readlog.ReadLog,
+              seen: dict | None = None) -> pa.Table:
+    """One labelled CXR-LT file; label columns are selected by name. Each image once (``seen`` carries the
+    images of files read before: an image in two splits is an error)."""
     t = _csv.read_strings(path, required=[*ID_COLUMNS, *labels], log=log)
     rows = _csv.Rows(path, t, log=log)
     rows.required(["dicom_id", "subject_id", "study_id", "fpath", *labels])
@@ -68,6 +70,7 @@ def read_file(path: Path, labels=LABELS_40, split: str | None = None, *, log: re
     for name in labels:
         # pandas writes these as 1.0/0.0 once a column has had a missing value; Rows.int reads both
         cols[name] = rows.int(name, pa.int8(), lo=0, hi=1, expected="0 or 1")
+    rows.unique("dicom_id", seen=seen)
     return rows.finish(cols)
 
 
@@ -75,5 +78,7 @@ def read_cxr_lt(root: str | Path) -> pa.Table:
     """All task-1 labelled images (train, development, test) with their 40 labels."""
     log = readlog.current()
     base = require(CXR_LT, root)
-    tables = [read_file(_csv.find_file(base, name), LABELS_40, split, log=log) for split, name in TASK1_FILES.items()]
+    seen: dict = {}
+    tables = [read_file(_csv.find_file(base, name), LABELS_40, split, log=log, seen=seen)
+              for split, name in TASK1_FILES.items()]
     return pa.concat_tables(tables)

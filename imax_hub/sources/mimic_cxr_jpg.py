@@ -88,6 +88,7 @@ def read_metadata(root: str | Path) -> pa.Table:
     width = rows.int("Columns", pa.int32(), lo=1, expected="a positive image width in pixels")
     date = _study_date(rows, t) if "StudyDate" in t.column_names else pa.nulls(t.num_rows, pa.date32())
     time = _study_time(rows, t) if "StudyTime" in t.column_names else pa.nulls(t.num_rows, pa.time32("ms"))
+    rows.unique("dicom_id")
     view = t.column("ViewPosition")
     code = _string(t, "ViewCodeSequence_CodeMeaning")
     frontal = pc.or_kleene(
@@ -137,7 +138,7 @@ def _study_time(rows: _csv.Rows, t: pa.Table) -> pa.Array:
     mm = ms // 100_000 % 100
     ss_ms = ms % 100_000
     bad = ok & ((hh > 23) | (mm > 59) | (ss_ms >= 60_000) | (ms < 0))
-    rows.flag(bad, "StudyTime: not a time", "StudyTime", lambda i: f"expected a time HHMMSS.fff, found {v[i]!r}")
+    rows.flag(bad, "StudyTime: not a time", "StudyTime", lambda i: f"expected a time HHMMSS.fff, found {rows.value('StudyTime', i)!r}")
     ok &= ~bad
     total = np.where(ok, hh * 3_600_000 + mm * 60_000 + ss_ms, 0).astype(np.int32)
     return pa.array(total, type=pa.time32("ms"), mask=~ok)
@@ -151,8 +152,9 @@ def read_split(root: str | Path) -> pa.Table:
     rows = _csv.Rows(path, t, log=log)
     rows.required(["dicom_id", "study_id", "subject_id", "split"])
     key = rows.ids("study_id", "subject_id")
-    return rows.finish({"dicom_id": rows.dicom_ids(), "study_id": key["study_id"], "subject_id": key["subject_id"],
-                        "split": rows.one_of("split", SPLITS)})
+    dicom, split = rows.dicom_ids(), rows.one_of("split", SPLITS)
+    rows.unique("dicom_id")
+    return rows.finish({"dicom_id": dicom, "study_id": key["study_id"], "subject_id": key["subject_id"], "split": split})
 
 
 def _label_columns(rows: _csv.Rows, names: list[str]) -> dict[str, pa.Array]:
@@ -161,7 +163,8 @@ def _label_columns(rows: _csv.Rows, names: list[str]) -> dict[str, pa.Array]:
         values = rows.float(name, allow_nan=False, expected="1.0, 0.0, -1.0 or empty")
         v = values.to_numpy(zero_copy_only=False)
         bad = ~np.isnan(v) & ~np.isin(v, (1.0, 0.0, -1.0))
-        rows.flag(bad, f"{name}: not a label", name, lambda i, v=v: f"expected 1.0, 0.0, -1.0 or empty, found {v[i]!r}")
+        rows.flag(bad, f"{name}: not a label", name,
+                  lambda i, name=name: f"expected 1.0, 0.0, -1.0 or empty, found {rows.value(name, i)!r}")
         out[name] = pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), values), pa.int8())
     return out
 
@@ -178,6 +181,7 @@ def read_labels(root: str | Path, labeler: str = "chexpert") -> pa.Table:
     rows.required(["subject_id", "study_id"])
     cols = rows.ids("subject_id", "study_id")
     cols.update(_label_columns(rows, CHEXPERT_LABELS))
+    rows.unique("study_id")
     return rows.finish(cols)
 
 
@@ -196,6 +200,7 @@ def read_test_set_labels(root: str | Path) -> pa.Table:
     cols = rows.ids("study_id")
     labels = _label_columns(rows, names[1:])
     cols.update({("Lung Opacity" if k == "Airspace Opacity" else k): v for k, v in labels.items()})
+    rows.unique("study_id")
     return rows.finish(cols)
 
 
@@ -209,3 +214,33 @@ def read_image_filenames(root: str | Path) -> list[str]:
         if not (line.startswith("files/p") and line.endswith(".jpg")):
             raise SourceError(path, f"expected a path like files/p10/p10000032/s50414267/<dicom_id>.jpg, found {line!r}", line=i + 1)
     return lines
+
+
+def jpeg_problem(path: Path, *, decode: bool = False) -> str | None:
+    """What is wrong with a JPG, or None: absent, empty, no JPEG start marker, no end marker (truncated); with
+    ``decode``, also any decoding error. The marker check reads four bytes and costs no decoding."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "0 bytes"
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(max(0, size - 1024))
+            tail = fh.read()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if head != b"\xff\xd8":
+        return "not a JPEG (no start marker)"
+    if b"\xff\xd9" not in tail:  # the end marker, allowing for padding written after it
+        return "truncated (no JPEG end marker)"
+    if decode:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            return f"cannot be decoded ({exc})"
+    return None

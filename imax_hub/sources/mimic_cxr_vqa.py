@@ -133,6 +133,7 @@ def read_split_file(path: Path, split: str, log: readlog.ReadLog | None = None) 
     entry_log.form = "json"
     cols: dict[str, list] = {f: [] for f in FIELDS}
     examples = []
+    seen: dict[int, tuple[int, int]] = {}  # idx -> (offset in the text, position in cols)
     for k, (offset, e) in enumerate(_iter_array(path, text)):
         entry_log.rows += 1
         problem = _problem(e, split)
@@ -143,6 +144,19 @@ def read_split_file(path: Path, split: str, log: readlog.ReadLog | None = None) 
                 examples.append(readlog.Example(k, field or None, f"entry {k}: {message}",
                                                 text.count("\n", 0, offset) + 1))
             continue
+        # idx numbers the entries of a split: the same entry twice is one entry (set aside, counted); two
+        # different entries with one idx cannot be told apart
+        idx = _id(e["idx"])
+        if idx in seen:
+            first_offset, kept = seen[idx]
+            if all(cols[f][kept] == e[f] for f in FIELDS):
+                entry_log.handled["idx: exact duplicate of an earlier entry"] += 1
+                continue
+            first_line = text.count("\n", 0, first_offset) + 1
+            raise SourceError(path, f"idx {idx} appears on line {first_line} and again here with a different entry; "
+                              "which one is right cannot be told: fix or re-download the file",
+                              line=text.count("\n", 0, offset) + 1, column="idx")
+        seen[idx] = (offset, len(cols["idx"]))
         for f in FIELDS:
             cols[f].append(e[f])
     entry_log.add_examples(examples)

@@ -35,6 +35,8 @@ def _read(path: Path, header: list[str], source: str, log: readlog.ReadLog) -> p
     dicom = rows.dicom_ids() if "dicom_id" in header else pa.nulls(t.num_rows, pa.string())
     key = rows.ids("subject_id", "study_id")
     grade = rows.int("edema_severity", pa.int8(), lo=0, hi=3, expected="a grade 0-3")
+    # consensus labels are per image, the report labels per study
+    rows.unique("dicom_id" if "dicom_id" in header else "study_id")
     return rows.finish({
         "subject_id": key["subject_id"],
         "study_id": key["study_id"],

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,7 +199,14 @@ def iter_report_texts(root: str | Path, log: readlog.ReadLog | None = None) -> I
                     m = _MEMBER.search(info.filename)
                     if not m or info.is_dir():
                         continue
-                    text, encoding = decode_report(zf.read(info))
+                    try:
+                        data = zf.read(info)
+                    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as exc:
+                        # a bad CRC, a damaged stream, or a compression method Python cannot read
+                        raise SourceError(zpath, f"member {info.filename}: cannot be read ({exc}); the archive is "
+                                          "damaged or was re-packed with an unsupported method: download it again",
+                                          ) from None
+                    text, encoding = decode_report(data)
                     if encoding != "utf-8":
                         fallbacks[encoding] += 1
                     entry.rows += 1
@@ -216,7 +224,12 @@ def iter_report_texts(root: str | Path, log: readlog.ReadLog | None = None) -> I
                     if not m:
                         continue
                     path = Path(item.path)
-                    text, encoding = decode_report(path.read_bytes())
+                    try:
+                        data = path.read_bytes()
+                    except OSError as exc:
+                        raise SourceError(path, f"cannot be read ({exc.strerror or exc}); check its permissions "
+                                          "or download it again") from None
+                    text, encoding = decode_report(data)
                     if encoding != "utf-8":
                         fallbacks[encoding] += 1
                     entry.rows += 1
