@@ -56,6 +56,7 @@ demo: $(STAMP)
 		--html $(DEMO)/leaderboard.html --png $(DEMO)/leaderboard.png
 	$(BIN)/imax card $(DEMO)/results/imax_oracle.json --baseline $(DEMO)/results/imax_prior.json \
 		--model-id demo/oracle --out $(DEMO)/model-card.md
+	$(BIN)/imax show $(DEMO)/imax --out $(DEMO)/gallery.html --images 8 --predictions $(DEMO)/results/predictions_prior.jsonl
 	HF_HUB_OFFLINE=1 $(BIN)/imax push-dataset $(DEMO)/imax demo/imax-annotations
 	# The paper's analyses on the demo build with a tiny random VLM (tests/tiny_vlm.py; CPU, a few minutes):
 	# stage 1 (DMAX) -> pseudo-labels -> stage 2 (pseudo-IMAX) -> stage 3 (DMAX again) -> eval -> compare, then FIM spectra.

@@ -8,7 +8,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -22,16 +22,30 @@ from rich.table import Table
 from imax_hub import __version__
 from imax_hub.errors import ImaxError
 from imax_hub.files import is_local_path, write_atomic
+from imax_hub.backends import BACKENDS
 from imax_hub.lighteval_offline import install as install_lighteval_guards
 from imax_hub.sources.readlog import DEFAULT_MAX_BAD_ROWS
+from imax_hub.tasks.answer_formats import FORMATS
+from imax_hub.upload_guard import refuse_gallery
 
-_ANSWER_FORMAT_HELP = ("How to read answers: paper (the templates' formats, the paper's numbers) or a model family: "
-                       "qwen2-vl, qwen2.5-vl, qwen3-vl, internvl, paligemma, florence2, llava, minigpt-v2.")
+_ANSWER_FORMAT_HELP = ("How to read answers: paper (the templates' formats, the paper's numbers) or a model family's "
+                       "own format (for zero-shot Hub models).")
 _MAX_BAD_ROWS_HELP = ("Share of a source file's rows that may be set aside as unusable (0.01 = 1%) before the "
                       "file is an error.")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Rebuild IMAX/DMAX from your PhysioNet downloads.")
+# Choices as Literal types: `--help` lists them ([imax|dmax|all]) and a wrong value is refused before any work
+BuildConfig = Literal["imax", "dmax", "all"]
+SplitBy = Literal["patient", "image"]
+Require = Literal["available", "all"]
+Backend = Literal[BACKENDS]
+AnswerFormat = Literal[FORMATS]
+AnswerFormatOrAuto = Literal[(*FORMATS, "auto")]
+TrainedOn = Literal["imax", "dmax", "pseudo-imax"]
+
+# Click's own help layout: flags show as flags, choices as [a|b|c] (typer's rich panels show <bool> for every flag)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Rebuild IMAX and DMAX from your PhysioNet downloads, score any vision-language model with "
+                       "the paper's 16 metrics, and publish aggregate results.")
 console = Console(stderr=True, soft_wrap=True)  # messages stay one line when piped (grep-able)
 out = Console(soft_wrap=True)
 
@@ -175,9 +189,9 @@ def check(
 def build(
     physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Folder holding your PhysioNet downloads.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to write (a Hub dataset repo layout).")] = Path("imax"),
-    config: Annotated[str, typer.Option(help="imax, dmax or all.")] = "all",
+    config: Annotated[BuildConfig, typer.Option(help="Which datasets to write.")] = "all",
     seed: Annotated[int, typer.Option(help="Seed for tie-breaks, splits, DMAX sampling and paraphrases.")] = 0,
-    split_by: Annotated[str, typer.Option(help="patient (no patient in both splits) or image (the paper's).")] = "patient",
+    split_by: Annotated[SplitBy, typer.Option(help="patient: no patient in both splits; image: the paper's split.")] = "patient",
     target_images: Annotated[int, typer.Option(help="IMAX images to select (the paper: 47,600).")] = 47_600,
     min_tasks: Annotated[int, typer.Option(help="Tasks an image needs to enter IMAX.")] = 3,
     rca_threshold: Annotated[float, typer.Option(help="CheXmask masks need Dice RCA (Mean) above this.")] = 0.7,
@@ -185,7 +199,7 @@ def build(
     embed_images: Annotated[bool, typer.Option("--embed-images", help="Store resized JPEG bytes (a portable copy).")] = False,
     image_size: Annotated[int, typer.Option(help="Long side of embedded images in pixels.", min=32, max=4096)] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier build in --out.")] = False,
-    require: Annotated[str, typer.Option(help="available (skip tasks whose source is missing) or all (fail).")] = "available",
+    require: Annotated[Require, typer.Option(help="available: skip tasks whose source is missing; all: fail.")] = "available",
     allow_missing_images: Annotated[bool, typer.Option("--allow-missing-images", help="Build even if selected JPGs are absent.")] = False,
     evaluation_framework: Annotated[str, typer.Option(help="Harness id written into eval.yaml (must be registered "
                                                             "with the Hub for a leaderboard).")] = "imax-hub",
@@ -218,9 +232,8 @@ def build(
                       highlight=False, markup=False)
     for t in result.tasks_missing:
         console.print(f"skipped task {t}: its source is missing (see `imax check {physionet_root}`)", style="yellow")
-    for t, n in result.manifest["selection"]["dmax_shortfall"].items():
-        console.print(f"DMAX {t}: {n:,} entries short of IMAX-train's count (not enough images outside IMAX)",
-                      style="yellow")
+    for line in result.selection_messages:
+        console.print(f"note: {line}", style="yellow", highlight=False, markup=False)
     s = result.stats
     summary = [f"IMAX {s['imax']['images']:,} images / {s['imax']['entries']:,} entries "
                f"(train {s['imax_train']['entries']:,}, test {s['imax_test']['entries']:,})"]
@@ -280,7 +293,7 @@ def score(
     dataset: Annotated[Path, typer.Option("--dataset", help="The build folder the predictions are for.")],
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Results file (default: PREDICTIONS.scores.json).")] = None,
     config: Annotated[str, typer.Option(help="Config whose test split was predicted.")] = "imax",
-    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP)] = "paper",
+    answer_format: Annotated[AnswerFormat, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP)] = "paper",
     processor_args: Annotated[Optional[str], typer.Option(
         "--processor-args", help="qwen2.5-vl: the processor's min_pixels=N,max_pixels=N (default: the released "
                                  "Instruct models' 3136 and 12845056).")] = None,
@@ -389,7 +402,7 @@ def eval_(
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated task names (default: all ten).")] = None,
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", min=1,
                                                        help="At most N docs per task (lighteval's seeded shuffle).")] = None,
-    backend: Annotated[str, typer.Option(help="transformers (ours, batched), stock (lighteval's VLM class, fixed) or vllm.")] = "transformers",
+    backend: Annotated[Backend, typer.Option(help="transformers: ours, batched; stock: lighteval's VLM class, fixed; vllm.")] = "transformers",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     output_dir: Annotated[Path, typer.Option("--output-dir", help="Where results, predictions and the summary go.")] = Path("results"),
     dataset_revision: Annotated[Optional[str], typer.Option("--dataset-revision", help="Hub dataset revision.")] = None,
@@ -398,7 +411,7 @@ def eval_(
     cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="lighteval prediction cache (resume point).")] = None,
     save_details: Annotated[bool, typer.Option("--save-details", help="Also write lighteval's per-sample details "
                                                                        "(local only; contain prompts and gold answers, never images).")] = False,
-    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
+    answer_format: Annotated[AnswerFormatOrAuto, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
                                                "model's config (model_type).")] = "paper",
     processor_args: Annotated[Optional[str], typer.Option(
         "--processor-args", help="qwen2.5-vl: min_pixels=N,max_pixels=N (default: the loaded processor's).")] = None,
@@ -452,6 +465,7 @@ def submit(
     from imax_hub.hub.eval_results import build_submission, describe, send
     from imax_hub.metrics.runs import load_results
 
+    refuse_gallery(results, "submit:")
     doc = load_results(results)
     if card is not None and not card.is_file():
         raise ImaxError(f"--card {card} not found (make it with `imax card`)")
@@ -474,12 +488,14 @@ def card(
     results: Annotated[Path, typer.Argument(help="The model's imax results file.")],
     out_file: Annotated[Path, typer.Option("--out", help="Markdown file to write (the model repo's README.md).")] = Path("README.md"),
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Results of the run to compare against (Δ).")] = None,
-    trained_on: Annotated[str, typer.Option("--trained-on", help="imax, dmax or pseudo-imax (picks the template).")] = "imax",
+    trained_on: Annotated[TrainedOn, typer.Option("--trained-on", help="The training set (picks the card template).")] = "imax",
     model_id: Annotated[Optional[str], typer.Option("--model-id", help="Hub id of the model (default: from the results).")] = None,
     base_model: Annotated[Optional[str], typer.Option("--base-model", help="Hub id of the model it was fine-tuned from.")] = None,
     benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Hub id of the benchmark dataset repo.")] = None,
     model_index: Annotated[bool, typer.Option("--model-index/--no-model-index", help="Legacy model-index results in the front matter.")] = True,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.", min=10)] = 1000,
+    license_id: Annotated[Optional[str], typer.Option("--license", help="The card's licence (a Hub licence id such as "
+                                                      "apache-2.0; default: the base model's).")] = None,
 ) -> None:
     """A model card: results with 95% intervals (and Δ against --baseline), training data, limits, how to reproduce."""
     from imax_hub.cards import render_card
@@ -489,9 +505,11 @@ def card(
     for value, what in ((model_id, "--model-id"), (base_model, "--base-model"), (benchmark, "--benchmark")):
         if value is not None:
             check_repo_id(value, what)
-    text = render_card(load_results(results), baseline=load_results(baseline) if baseline is not None else None,
-                       trained_on=trained_on, model_id=model_id, base_model=base_model, benchmark=benchmark,
-                       model_index=model_index, n_boot=bootstrap)
+    text, warnings = render_card(load_results(results), baseline=load_results(baseline) if baseline is not None else None,
+                                 trained_on=trained_on, model_id=model_id, base_model=base_model, benchmark=benchmark,
+                                 model_index=model_index, n_boot=bootstrap, license_id=license_id)
+    for w in warnings:
+        console.print(f"warning: {w}", style="yellow", highlight=False, markup=False)
     write_atomic(out_file, text)
     out.print(f"wrote {out_file}", highlight=False)
 
@@ -519,6 +537,31 @@ def leaderboard(
         out.print(f"{i}. {r['name']}  mean rank {r['mean_rank']:.2f}"
                   + (f"  Δ {r['delta']:+.2f}%" if b["baseline"] else ""), highlight=False)
     out.print(f"wrote {html}" + (f" and {png}" if png is not None else ""), highlight=False)
+
+
+@app.command()
+def show(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder written by `imax build`.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML page to write (local only: it holds credentialed "
+                                                         "X-rays and text).")] = Path("gallery.html"),
+    config: Annotated[str, typer.Option(help="The config to show (imax, dmax, pseudo_imax, a task…).")] = "imax",
+    split: Annotated[Literal["train", "test"], typer.Option(help="The split to show.")] = "test",
+    images: Annotated[int, typer.Option("--images", min=1, help="Images to show, those with the most tasks first.")] = 12,
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="A predictions file (`imax score`'s "
+                                                        "JSON Lines): the model's answers, marks and boxes.")] = None,
+    answer_format: Annotated[AnswerFormat, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP)] = "paper",
+    processor_args: Annotated[Optional[str], typer.Option("--processor-args", help="As `imax score`.")] = None,
+) -> None:
+    """The paper's Figure 1 for your build: per image, the X-ray with its heart and lung boxes and every entry
+    it has (with --predictions, the model's answers beside them). One static page, for your eyes only."""
+    from imax_hub.gallery import gallery, render_gallery
+
+    _check_writable_file(out_file, "--out")
+    page = gallery(folder, config=config, split=split, images=images, predictions=predictions,
+                   answer_format=_answer_format(answer_format, processor_args))
+    write_atomic(out_file, render_gallery(page))
+    out.print(f"wrote {out_file}: {page['shown']} of {page['images_in_split']:,} images of {config}/{split}; "
+              "local only (it holds credentialed data)", highlight=False)
 
 
 @app.command(name="push-dataset")
@@ -564,9 +607,10 @@ def fim(
     params: Annotated[str, typer.Option(help="one-per-layer (the paper's rule), all-lora, all, or layers:REGEX.")] = "one-per-layer",
     seed: Annotated[int, typer.Option(help="Seed for the rows drawn and the scalar picked per layer.")] = 0,
     label: Annotated[Optional[str], typer.Option(help="Name of this checkpoint in plots (default: its folder name).")] = None,
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float64.")] = "float32",
+    dtype: Annotated[Literal["float32", "bfloat16", "float16", "float64"], typer.Option(
+        help="Precision of the gradients (float64 for exact small checks).")] = "float32",
 ) -> None:
-    """Fisher-information spectra (Eq. 2-4): SE and ρ of the empirical FIM per group of N training samples."""
+    """Fisher-information spectra: SE and ρ (the paper's Eq. 2-4) of the empirical FIM per group of N training samples."""
     from imax_hub.fim import FimOptions, run_fim
 
     if dtype not in ("float32", "bfloat16", "float16", "float64"):
@@ -603,12 +647,12 @@ def pseudo_label(
     adapter: Annotated[Optional[str], typer.Option("--adapter", help="The stage-1 LoRA adapter on top of --model "
                                                                     "(`imax train` output; transformers backend).")] = None,
     config: Annotated[str, typer.Option(help="Config whose train images are pseudo-labelled.")] = "dmax",
-    backend: Annotated[str, typer.Option(help="transformers, stock or vllm (as imax eval).")] = "transformers",
+    backend: Annotated[Backend, typer.Option(help="As imax eval.")] = "transformers",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="Backend options key=value,…")] = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", min=1, help="Only the first N images "
                                                       "(a trial run; the configs then hold pseudo rows for those only).")] = None,
-    answer_format: Annotated[str, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
+    answer_format: Annotated[AnswerFormatOrAuto, typer.Option("--answer-format", help=_ANSWER_FORMAT_HELP + " auto: from the "
                                                "model's config.")] = "paper",
     processor_args: Annotated[Optional[str], typer.Option("--processor-args", help="qwen2.5-vl: min_pixels=N,"
                                                           "max_pixels=N (default: the loaded processor's).")] = None,
@@ -668,7 +712,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for LoRA init, data order and --max-samples.")] = 0,
     save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps (resume point).")] = 500,
     workers: Annotated[int, typer.Option(min=0, help="Data-loader worker processes (image decoding).")] = 0,
-    dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, float32 on CPU), bfloat16, float16, float32.")] = "auto",
+    dtype: Annotated[Literal["auto", "bfloat16", "float16", "float32"], typer.Option(
+        help="auto: bfloat16 on CUDA, float32 on CPU.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished adapter in --out.")] = False,
     merge: Annotated[bool, typer.Option("--merge", help="Also write OUT/merged, base + adapter as one model.")] = False,
@@ -698,10 +743,10 @@ def download(
                                                                "PHYSIONET_PASSWORD or a prompt (default: ~/.netrc).")] = None,
     only: Annotated[str, typer.Option("--only", help="metadata, annotations, images (comma-separated; default all, "
                                                      "in that order).")] = "metadata,annotations,images",
-    config: Annotated[str, typer.Option(help="Images for imax, dmax or all (as `imax build --config`).")] = "all",
+    config: Annotated[BuildConfig, typer.Option(help="Images for these datasets (as `imax build --config`).")] = "all",
     target_images: Annotated[int, typer.Option("--target-images", help="As `imax build`.")] = 47_600,
     min_tasks: Annotated[int, typer.Option("--min-tasks", help="As `imax build`.")] = 3,
-    split_by: Annotated[str, typer.Option("--split-by", help="As `imax build`.")] = "patient",
+    split_by: Annotated[SplitBy, typer.Option("--split-by", help="As `imax build`.")] = "patient",
     seed: Annotated[int, typer.Option(help="As `imax build`.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Parallel connections.")] = 8,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files, their total size and what is "

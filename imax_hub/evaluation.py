@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import types
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from imax_hub.backends import BASELINES, model_revision  # noqa: E402
 from imax_hub.build import manifest as build_manifest  # noqa: E402
 from imax_hub.build.manifest import EVAL_PREFIX  # noqa: E402
 from imax_hub.errors import ImaxError  # noqa: E402
-from imax_hub.files import is_local_path, write_atomic  # noqa: E402
+from imax_hub.files import is_local_path, safe_name, write_atomic  # noqa: E402
 from imax_hub.tasks import registry  # noqa: E402
 from imax_hub.tasks.answer_formats import FORMATS, AnswerFormat, auto_format, parse_processor_args  # noqa: E402
 
@@ -94,12 +93,8 @@ def _processor_pixels(model) -> dict[str, int]:
     return {k: int(v) for k, v in (("min_pixels", lo), ("max_pixels", hi)) if isinstance(v, (int, float)) and v}
 
 
-def safe_name(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", model.strip("/")) or "model"
-
-
 def check_dataset(dataset: str, config: str, tasks: list[str]) -> str | None:
-    """Validate a local build (config present, eval configs present); return its fingerprint."""
+    """Validate a local build (config present, eval configs present); return the config's fingerprint."""
     folder = Path(dataset)
     if not folder.is_dir():
         if dataset.startswith((".", "/", "~")) or os.sep in dataset.rstrip("/").split("/", 1)[-1]:
@@ -119,7 +114,7 @@ def check_dataset(dataset: str, config: str, tasks: list[str]) -> str | None:
         if f"config_name: {name}" not in card:
             raise ImaxError(f"{folder} was built by an older imax-hub without the {name!r} config; "
                             "rebuild it (imax build ... --overwrite) or run `imax relocate` to rewrite its card")
-    return manifest["fingerprint"]
+    return build_manifest.config_fingerprint(manifest, config)
 
 
 def make_model(opts: EvalOptions):
@@ -258,7 +253,8 @@ def run_eval(opts: EvalOptions) -> dict:
     command = None
     if fingerprint is not None:
         command = build_manifest.public_command(build_manifest.read_manifest(Path(dataset)))
-    summary = to_results(scores, name=display, dataset_fingerprint=fingerprint, build_command=command)
+    summary = to_results(scores, name=display, dataset_fingerprint=fingerprint, build_command=command,
+                         dataset_config=opts.config)
     summary.update({
         "model": {"id": opts.model, "revision": model_revision(model),
                   "backend": "baseline" if opts.model in BASELINES else opts.backend,

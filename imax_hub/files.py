@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 
@@ -18,6 +19,11 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 def is_local_path(name: str) -> bool:
     """Whether a model name is a local folder (or path) rather than a Hub id: local paths stay on this machine."""
     return name.startswith(("/", "~", ".")) or name.count("/") > 1 or Path(name).expanduser().exists()
+
+
+def safe_name(model: str) -> str:
+    """A run's name as a file name: ``imax eval`` writes ``imax_<safe_name>.json`` (cards cite that file)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", model.strip("/")) or "model"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

@@ -60,6 +60,23 @@ def board(docs: list[dict], paths: list[str], *, baseline: dict | None = None, n
             "fingerprint": docs[0].get("dataset_fingerprint")}
 
 
+def _luminance(rgb) -> float:
+    """WCAG 2 relative luminance of an sRGB colour given as floats in [0, 1]."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a, b) -> float:
+    """WCAG 2 contrast ratio of two colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_color(background) -> str:
+    """Black or white, whichever contrasts more with a heat-map cell (dark red and dark green take white)."""
+    return "black" if contrast(background, (0, 0, 0)) >= contrast(background, (1, 1, 1)) else "white"
+
+
 def chart_png(b: dict) -> bytes:
     """Runs x metrics, each cell coloured from the column's worst (0) to its best (1) run and labelled with its value."""
     import matplotlib
@@ -75,10 +92,12 @@ def chart_png(b: dict) -> bytes:
         scaled = np.full_like(col, 0.5) if hi == lo else (col - lo) / (hi - lo)
         score[:, j] = scaled if m["higher_is_better"] else 1 - scaled
     fig, ax = plt.subplots(figsize=(max(8, 0.75 * len(metrics) + 3), 0.5 * len(runs) + 2.2))
-    ax.imshow(score, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    cmap = plt.get_cmap("RdYlGn")
+    ax.imshow(score, cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for i, r in enumerate(runs):
         for j, m in enumerate(metrics):
-            ax.text(j, i, f"{r['values'][m['key']]:.1f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{r['values'][m['key']]:.1f}", ha="center", va="center", fontsize=7,
+                    color=text_color(cmap(score[i, j])))
     ax.set_xticks(range(len(metrics)))
     ax.set_xticklabels([m["label"] + (" ↓" if not m["higher_is_better"] else "") for m in metrics],
                        rotation=45, ha="right", fontsize=8)

@@ -104,17 +104,17 @@ def check_out(out: Path, resume: bool, overwrite: bool) -> None:
 
 
 def training_rows(folder: Path, config: str, max_samples: int | None, seed: int, cache_dir: str | None):
-    """The config's train split as ``datasets`` loads it (images left encoded), and the build fingerprint."""
+    """The config's train split as ``datasets`` loads it (images left encoded), and the config's fingerprint."""
     from datasets import Image, load_dataset
 
-    from imax_hub.build.manifest import train_shards
+    from imax_hub.build.manifest import config_fingerprint, train_shards
 
     manifest, _ = train_shards(folder, config)  # a clear error before datasets' own
     ds = load_dataset(str(folder), config, split="train", cache_dir=cache_dir)
     ds = ds.select_columns(["id", "messages", "image"]).cast_column("image", Image(decode=False))
     if max_samples is not None and max_samples < len(ds):
         ds = ds.shuffle(seed=seed).select(range(max_samples))
-    return ds, manifest["fingerprint"]
+    return ds, config_fingerprint(manifest, config)
 
 
 def prompt_completion(system_prompt: str | None = None):

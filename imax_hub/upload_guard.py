@@ -1,4 +1,4 @@
-"""Keep lighteval from uploading imax per-sample details.
+"""Keep credentialed content from being uploaded: lighteval's per-sample details, `imax show` galleries.
 
 lighteval's ``--push-to-hub`` and ``--push-to-tensorboard`` upload every sample's details (prompts, gold
 answers, report text, model outputs) to a Hub dataset repo. For imax tasks those are credentialed text,
@@ -64,3 +64,18 @@ def refuse_push_flags(argv: list[str] | None = None) -> None:
         flags = [a for a in argv[1:] if a.split("=", 1)[0] in PUSH_FLAGS]
         if flags:
             raise ImaxError(MESSAGE.format(what=" and ".join(flags)))
+
+
+# Written into every `imax show` page; every upload path refuses a file that carries it.
+GALLERY_MARKER = '<meta name="imax-hub-content" content="credentialed: local only">'
+
+
+def refuse_gallery(path: str | Path, what: str) -> None:
+    """Refuse ``path`` when it is an `imax show` gallery (X-rays, report text, labels: credentialed)."""
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if GALLERY_MARKER.encode() in head:
+            raise ImaxError(f"{what} {path} is an `imax show` gallery: it holds credentialed X-rays and text and "
+                            "is never uploaded; keep it on this machine")

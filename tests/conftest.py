@@ -75,3 +75,21 @@ def imax_cli():
             assert not exc.code, f"imax {args[0]} exited with {exc.code}"
 
     return run
+
+
+# Modules whose module-scoped fixture is costly (tests/test_hub.py's `demo`: a build and three evaluations, ~90 s)
+# go to one xdist worker as a whole, so it is set up once; every other test is balanced one by one as under
+# `-n 2`'s default. (pytest-xdist's `xdist_group` mark does not take under pytest 9 here: its node-id suffix is
+# lost, so a scheduler hook does it.)
+KEEP_TOGETHER = ("tests/test_hub.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CostlyModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return module if module in KEEP_TOGETHER else nodeid
+
+    return CostlyModulesTogether(config, log)

@@ -385,3 +385,49 @@ def test_public_command_masks_local_paths_by_argument_not_by_substring():
     assert public_command({"command": cmd}) == "imax build --physionet-root PHYSIONET_ROOT --out imax --seed 1"
     cmd = "imax build '--physionet-root=/data/my phys' --out=imax"
     assert public_command({"command": cmd}) == "imax build --physionet-root=PHYSIONET_ROOT --out=imax"
+
+
+def test_a_target_the_tree_cannot_meet_and_a_dmax_shortfall_are_said_with_numbers(tiny_tree, tmp_path):
+    from imax_hub.build import BuildOptions, build
+
+    result = build(BuildOptions(physionet_root=tiny_tree, out=tmp_path / "imax"))  # the paper's 47,600 target
+    imax, eligible = result.stats["imax"]["images"], result.manifest["selection"]["eligible_images"]
+    first, second = result.selection_messages
+    assert first.startswith(f"IMAX has {imax:,} images, short of --target-images 47,600: only {eligible:,} frontal")
+    assert "--min-tasks" in first
+    wanted = result.stats["imax_train"]["entries_per_task"]
+    got = result.stats["dmax_train"]["entries_per_task"]
+    short = sorted(result.manifest["selection"]["dmax_shortfall"])
+    assert second.startswith(f"DMAX has fewer entries than IMAX-train for {len(short)} task(s)")
+    for t in short:
+        assert f"{t}: {got.get(t, 0):,} of {wanted[t]:,}" in second
+    assert "IMAX took all eligible images" in second and f"--target-images (e.g. {imax // 2:,})" in second
+    fitting = build(BuildOptions(physionet_root=tiny_tree, out=tmp_path / "small", target_images=10, min_tasks=1))
+    assert not any(m.startswith("IMAX has") for m in fitting.selection_messages)
+
+
+def test_histograms_say_which_split_they_count():
+    from imax_hub.build.stats import HISTOGRAMS, histogram_figure
+
+    stats = {"imax_train": {"tasks_per_image_hist": {"3": 4, "4": 6}, "tasks_per_image": 3.6,
+                            "entries_per_image_hist": {"5": 10}, "entries_per_image": 5.0},
+             "dmax_train": {"tasks_per_image_hist": {"1": 9, "2": 1}, "tasks_per_image": 1.1,
+                            "entries_per_image_hist": {"2": 10}, "entries_per_image": 2.0}}
+    for key in HISTOGRAMS:
+        ax = histogram_figure(stats, key).axes[0]
+        assert "train split" in ax.get_title() and "train split" in ax.get_xlabel()
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[0].startswith("DMAX train: 10 images") and labels[1].startswith("IMAX train: 10 images")
+
+
+def test_a_root_named_like_an_option_leaves_the_recorded_command_intact(tiny_tree, tmp_path):
+    from imax_hub.build import BuildOptions, build
+    from imax_hub.build.manifest import public_command, read_manifest
+
+    root = tmp_path / "phys"
+    root.symlink_to(tiny_tree)
+    out = build(BuildOptions(physionet_root=root, out=tmp_path / "imax", target_images=20)).out
+    command = public_command(read_manifest(out))
+    assert command.startswith("imax build --physionet-root PHYSIONET_ROOT --out imax ")
+    assert "PHYSIONET_ROOTionet" not in (out / "README.md").read_text() and str(tmp_path) not in command
+    assert "--physionet-root PHYSIONET_ROOT --out imax" in (out / "README.md").read_text()

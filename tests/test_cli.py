@@ -1,5 +1,6 @@
 """``imax synth`` then ``imax check``: all seven tasks enabled; partial trees say what is missing."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -84,3 +85,83 @@ def test_score_then_compare_two_prediction_files(tiny_tree, tmp_path):
     bad.write_text('{"id": "x"}\n')
     r = _imax("score", bad, "--dataset", out)
     assert r.returncode == 1 and "bad.jsonl, line 1" in r.stderr
+
+
+def test_help_lists_choices_and_shows_flags_as_flags():
+    from typer.testing import CliRunner
+
+    from imax_hub.cli import app
+
+    runner = CliRunner()
+    text = runner.invoke(app, ["build", "--help"], env={"COLUMNS": "200"}).output
+    assert "--config <imax|dmax|all>" in text and "--split-by <patient|image>" in text
+    assert "--require <available|all>" in text
+    assert re.search(r"--embed-images\s+Store", text) and "<bool>" not in text
+    text = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "300"}).output
+    assert "--backend <transformers|stock|vllm>" in text and "|minigpt-v2|auto>" in text
+    result = runner.invoke(app, ["build", "--physionet-root", ".", "--config", "both"])
+    assert result.exit_code == 2 and "both" in result.output
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """(where, tokens from `imax` on) of every imax command line in the README's and docs' bash blocks."""
+    import shlex
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    found = []
+    for page in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)
+        for block in blocks:
+            for line in block.replace("\\\n", " ").splitlines():
+                tokens = shlex.split(line, comments=True)
+                while tokens and re.fullmatch(r"[A-Z_]+=\S*", tokens[0]):  # environment assignments
+                    tokens = tokens[1:]
+                start = 1 if tokens[:1] == ["imax"] else None
+                if tokens[:2] == ["accelerate", "launch"] and "-m" in tokens:
+                    start = tokens.index("-m") + 2 if tokens[tokens.index("-m") + 1] == "imax_hub" else None
+                if start is not None:
+                    found.append((f"{page.name}: {line.strip()[:80]}", tokens[start:]))
+    return found
+
+
+def test_every_documented_imax_command_names_a_real_subcommand_and_real_options():
+    import typer
+
+    from imax_hub.cli import app
+
+    group = typer.main.get_command(app)
+    commands = _documented_commands()
+    assert len(commands) > 40  # the README and the docs pages are full of them
+    for where, tokens in commands:
+        assert tokens and tokens[0] in group.commands, f"{where}: no subcommand {tokens[:1]}"
+        options = {o for p in group.commands[tokens[0]].params for o in p.opts + p.secondary_opts} | {"--help"}
+        for tok in tokens[1:]:
+            if tok.startswith("--"):
+                assert tok.split("=", 1)[0] in options, f"{where}: `imax {tokens[0]}` has no option {tok}"
+
+
+def test_documentation_links_stay_inside_the_repository_and_resolve():
+    """Every relative link of the README and docs pages names a file in the repository (and, with #anchor, a heading
+    of it); nothing points above the repository root."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def anchors(page: Path) -> set[str]:  # GitHub's rule: lower case, punctuation dropped, spaces to hyphens
+        heads = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.M)
+        return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+    checked = 0
+    for page in [repo / "README.md", *sorted((repo / "docs").glob("*.md")), repo / "model_cards" / "README.md"]:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://|mailto:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            assert dest.is_relative_to(repo) and dest.exists(), f"{page.name}: link {target} leaves or misses the repo"
+            if anchor:
+                assert anchor in anchors(dest), f"{page.name}: {target} names no heading of {dest.name}"
+            checked += 1
+    assert checked > 20

@@ -15,6 +15,7 @@ import sys
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -216,14 +217,69 @@ def test_card_templates_and_a_perfect_run_has_tight_intervals(demo):
     from imax_hub.cards import render_card
 
     oracle = _doc(demo["oracle"])
-    texts = {kind: render_card(oracle, trained_on=kind, n_boot=50, model_index=False) for kind in ("imax", "dmax", "pseudo-imax")}
+    model = dict(oracle, name="org/model", model={"id": "org/model", "backend": "transformers"})
+    texts = {kind: render_card(model, trained_on=kind, n_boot=50, model_index=False, license_id="mit")[0]
+             for kind in ("imax", "dmax", "pseudo-imax")}
     assert "**IMAX** (image-centric" in texts["imax"] and "**Pseudo-IMAX**" in texts["pseudo-imax"]
     assert "model-index" not in texts["imax"]
     # every resample of a perfect run is perfect, METEOR included (the jar's perfect-match rule)
     assert "| Report METEOR | higher | 100.00 | [100.00, 100.00] |" in texts["imax"]
     assert "| CPAR MAE | lower | 0.00 | [0.00, 0.00] |" in texts["imax"]
     with pytest.raises(ImaxError, match="--trained-on"):
-        render_card(oracle, trained_on="mimic")
+        render_card(model, trained_on="mimic")
+
+
+def test_every_reproduce_line_of_a_card_runs_on_the_demo_build_and_gives_its_numbers(demo, capsys, tmp_path,
+                                                                                      monkeypatch):
+    import shlex
+
+    card = tmp_path / "card.md"  # the card `make demo` writes: the oracle against the prior
+    code, _, err = _cli(capsys, "card", demo["oracle"], "--baseline", demo["prior"], "--model-id", "demo/oracle",
+                        "--out", card, "--bootstrap", 50)
+    assert code == 0, err
+    text = card.read_text()
+    assert "**oracle** is a baseline of the IMAX benchmark, not a model" in text and "fine-tuned" not in text
+    block = text.split("## How to reproduce")[1].split("```bash")[1].split("```")[0]
+    lines = [line for line in block.splitlines() if line.startswith("imax ")]
+    assert [line.split()[1] for line in lines] == ["build", "eval", "eval", "compare"], lines
+    assert "--backend" not in block and "imax eval --model oracle " in block and "imax eval --model prior " in block
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    for line in lines:
+        args = shlex.split(line.replace("PHYSIONET_ROOT", str(demo["base"] / "physionet")))[1:]
+        code, _, err = _cli(capsys, *args)
+        assert code == 0, (line, err)
+    for name in ("oracle", "prior"):
+        again, first = _doc(tmp_path / "results" / f"imax_{name}.json"), _doc(demo[name])
+        assert again["test_set_hash"] == first["test_set_hash"]
+        assert again["dataset_fingerprint"] == first["dataset_fingerprint"]  # the same build, rebuilt elsewhere
+        assert {k: m["value"] for k, m in again["metrics"].items()} == {k: m["value"] for k, m in first["metrics"].items()}
+    assert (tmp_path / "comparison" / "comparison.json").is_file()
+
+
+def test_adapter_and_model_cards_carry_peft_base_model_and_licence(demo, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from imax_hub.cards import base_license, render_card
+
+    oracle = _doc(demo["oracle"])
+    adapter = dict(oracle, name="Qwen/Qwen2-VL-2B-Instruct+stage3",
+                   model={"id": "Qwen/Qwen2-VL-2B-Instruct", "backend": "transformers", "revision": None,
+                          "adapter": {"name": "stage3", "sha256": "ab" * 32}})
+    text, warnings = render_card(adapter, model_id="org/imax-lora", n_boot=20)  # offline: the base's card is unreadable
+    data = ModelCard(text).data
+    assert data.library_name == "peft" and data.base_model == "Qwen/Qwen2-VL-2B-Instruct" and data.license is None
+    assert warnings and "--license" in warnings[0] and "Qwen/Qwen2-VL-2B-Instruct" in warnings[0]
+    assert "imax eval --model Qwen/Qwen2-VL-2B-Instruct --adapter org/imax-lora --dataset imax" in text
+    text, warnings = render_card(adapter, model_id="org/imax-lora", n_boot=20, license_id="apache-2.0")
+    assert ModelCard(text).data.license == "apache-2.0" and not warnings
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "README.md").write_text("---\nlicense: mit\n---\n# a base model\n")
+    assert base_license(str(base)) == "mit"
+    model = dict(oracle, name="org/full", model={"id": "org/full", "backend": "transformers"})
+    data = ModelCard(render_card(model, n_boot=20, license_id="mit")[0]).data
+    assert data.library_name == "transformers" and data.license == "mit" and "baseline" not in data.tags
 
 
 # --- leaderboard
@@ -291,6 +347,123 @@ def test_leaderboard_page_in_headless_chromium_sorts_by_direction(demo, capsys, 
     assert order("#sort=reg_acc") [0] == "oracle" == by_value("reg_acc", True)[0]
     assert order("#sort=report_rouge1:worst") == by_value("report_rouge1", False)
     assert order("")[0] == "oracle"  # default: mean rank; the oracle is best everywhere
+
+
+def _probe(html: Path, script: str, width: int, out: Path) -> dict:
+    """Open ``html`` in headless Chromium at ``width`` px, run ``script`` after load (it sets ``probe``, a JSON-able
+    object) and return that object, read back from the DOM Chromium dumps; also saves a screenshot as ``out``."""
+    import html as html_lib
+
+    page = html.read_text().replace("</body>", f"<script>window.addEventListener('load', () => {{ const probe = {{}}; "
+                                                f"{script}; document.body.dataset.probe = JSON.stringify(probe); }});"
+                                                "</script></body>")
+    probed = out.with_suffix(".html")
+    probed.write_text(page)
+    common = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--force-device-scale-factor=1",
+              f"--window-size={width},900", "--no-first-run", "--disable-background-networking", "--disable-sync",
+              "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=3000",
+              f"--user-data-dir={out.parent / 'chromium-profile'}"]
+    proc = subprocess.run([*common, "--dump-dom", probed.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-probe="([^"]*)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    subprocess.run([*common, f"--screenshot={out}", probed.resolve().as_uri()], capture_output=True, timeout=120)
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                    reason="needs Debian's chromium (make test installs it; CI fails instead of skipping)")
+def test_leaderboard_page_fits_1400_px_and_sorts_from_the_keyboard(demo, capsys, tmp_path):
+    assert CHROMIUM, "chromium is not installed: `make test` installs it with apt-get"
+    paths = []
+    for key, name in (("model", "Qwen__Qwen2.5-VL-7B-Instruct+runs-stage3-lora-r16"), ("prior", "prior"),
+                      ("oracle", "oracle")):
+        doc = _doc(demo[key])
+        doc["name"] = name  # a long Hub-style run name, as real boards have
+        paths.append(tmp_path / f"{key}.json")
+        paths[-1].write_text(json.dumps(doc))
+    html = tmp_path / "board.html"
+    code, _, err = _cli(capsys, "leaderboard", *paths, "--html", html, "--baseline", paths[1], "--bootstrap", 20)
+    assert code == 0, err
+    probe = _probe(html, """
+        const h = document.querySelector('th[data-key="cpar_mae"]');
+        h.focus();
+        h.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+        probe.scroll = document.documentElement.scrollWidth;
+        probe.client = document.documentElement.clientWidth;
+        probe.table = document.getElementById("board").getBoundingClientRect().right;
+        probe.focused = document.activeElement === h;
+        probe.tabbable = [...document.querySelectorAll("th[data-key]")].every(t => t.tabIndex === 0);
+        probe.first = document.querySelector("#board tbody tr").dataset.run;
+        probe.sorted = h.getAttribute("aria-sort");
+    """, 1400, tmp_path / "at1400.png")
+    assert probe["scroll"] <= probe["client"] and probe["table"] <= 1400, probe  # no horizontal scrolling
+    assert probe["tabbable"] and probe["focused"]
+    assert probe["first"] == "oracle" and probe["sorted"] == "ascending"  # Enter sorted errors best first
+
+
+def test_heat_map_text_stays_readable_on_every_cell_colour():
+    import matplotlib
+
+    from imax_hub.leaderboard import contrast, text_color
+
+    cmap = matplotlib.colormaps["RdYlGn"]
+    for x in np.linspace(0, 1, 101):
+        background = cmap(x)
+        ink = (0, 0, 0) if text_color(background) == "black" else (1, 1, 1)
+        assert contrast(background, ink) >= 4.5, (x, background)  # WCAG AA for normal text
+    assert text_color(cmap(0.0)) == "white" and text_color(cmap(0.5)) == "black"
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                    reason="needs Debian's chromium (make test installs it; CI fails instead of skipping)")
+def test_show_renders_the_build_with_boxes_answers_and_marks_in_chromium(demo, capsys, tmp_path):
+    from PIL import Image
+
+    from imax_hub.gallery import GOLD, MODEL
+
+    assert CHROMIUM, "chromium is not installed: `make test` installs it with apt-get"
+    results = demo["base"] / "results"
+    pages = {}
+    for run in ("oracle", "prior"):
+        pages[run] = tmp_path / f"{run}.html"
+        code, out, err = _cli(capsys, "show", demo["folder"], "--out", pages[run], "--images", "3",
+                              "--predictions", results / f"predictions_{run}.jsonl")
+        assert code == 0, err
+        assert "3 of" in out and "local only" in out
+    oracle, prior = pages["oracle"].read_text(), pages["prior"].read_text()
+    assert 'content="credentialed: local only"' in oracle and "Do not upload, share or attach it" in oracle
+    assert oracle.count('class="mark right"') > 10 and 'class="mark wrong"' not in oracle  # gold answers are right
+    assert 'class="mark wrong"' in prior and "IoU " in prior and "error " in prior
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", oracle)  # thumbnails inlined, nothing fetched
+    shot = tmp_path / "gallery.png"
+    probe = _probe(pages["prior"], """
+        probe.images = [...document.images].map(i => i.naturalWidth > 0 && i.complete);
+        probe.articles = document.querySelectorAll("article").length;
+        probe.banner = getComputedStyle(document.querySelector(".warning")).backgroundColor;
+    """, 1400, shot)
+    assert probe["articles"] == 3 and probe["images"] == [True] * 3 and probe["banner"] == "rgb(185, 28, 28)"
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+
+    def seen(color: str) -> int:
+        rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+        return int(np.all(np.abs(pixels - rgb) <= 40, axis=2).sum())
+    assert seen("#b91c1c") > 5000  # the banner
+    assert seen(MODEL) > 50 and sum(seen(c) > 50 for c in GOLD.values()) >= 2  # the model's and gold boxes drawn
+
+
+def test_a_gallery_is_never_uploaded(demo, capsys, tmp_path):
+    from imax_hub.errors import ImaxError
+    from imax_hub.hub.eval_results import build_submission
+
+    page = tmp_path / "gallery.html"
+    code, _, err = _cli(capsys, "show", demo["folder"], "--out", page, "--images", "1")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "push-dataset", page, "org/imax")
+    assert code == 1 and "gallery" in err and "credentialed" in err
+    code, _, err = _cli(capsys, "submit", page, "--model", "org/m", "--benchmark", "org/imax")
+    assert code == 1 and "gallery" in err
+    with pytest.raises(ImaxError, match="--card is an `imax show` gallery"):
+        build_submission(_doc(demo["model"]), model="org/m", benchmark="org/imax", card=page.read_bytes())
 
 
 def _versions():

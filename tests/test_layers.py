@@ -18,7 +18,7 @@ LAYERS = (
     ("imax_hub.build", "imax_hub.check"),
     ("imax_hub.metrics", "imax_hub.download", "imax_hub.backends", "imax_hub.adapters"),
     ("imax_hub.evaluation", "imax_hub.lighteval_tasks", "imax_hub.lmms_tasks", "imax_hub.pseudo", "imax_hub.train", "imax_hub.fim",
-     "imax_hub.hub", "imax_hub.cards", "imax_hub.leaderboard"),
+     "imax_hub.hub", "imax_hub.cards", "imax_hub.leaderboard", "imax_hub.gallery"),
     ("imax_hub.cli", "imax_hub.__main__"),
 )
 

@@ -213,6 +213,19 @@ def test_ptb_tokenizer_and_meteor_match_pycocoevalcap():
     assert value == pytest.approx(theirs_value, abs=1e-12)
 
 
+def test_one_meteor_jar_per_process_and_a_fresh_one_after_a_cut_conversation():
+    first = text.shared_meteor()
+    line = first.stats(["heart size is normal"], ["heart size is normal"])
+    assert text.shared_meteor() is first  # reused, so its paraphrase tables load once per process
+    with pytest.raises(KeyboardInterrupt):
+        with first._conversation():
+            first.proc.stdin.write(b"SCORE ||| a ||| b\n")  # asked, never read: the pipe is out of step
+            raise KeyboardInterrupt
+    assert not first.alive
+    second = text.shared_meteor()
+    assert second is not first and second.stats(["heart size is normal"], ["heart size is normal"]) == line
+
+
 def test_missing_java_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(text.shutil, "which", lambda name: None)
     with pytest.raises(ImaxError, match="need Java.*never silently substitutes nltk"):
@@ -391,3 +404,27 @@ def test_line_breaks_inside_one_prediction_do_not_shift_the_other_items():
         broken = text.ptb_tokenize([hyps[0].replace(" is ", f" is{brk}")] + hyps[1:] + refs)
         assert broken[1:] == clean[1:], repr(brk)
         assert broken[0].split() == clean[0].split()
+
+
+def test_radar_applies_the_delta_rule_clamps_and_keeps_absolute_values(tmp_path):
+    import math
+
+    from imax_hub.metrics.runs import RADAR_CLAMP, radar_chart, radar_data
+
+    metrics = [{"key": "report_bleu1", "label": "Report BLEU-1", "higher_is_better": True},
+               {"key": "rec_iou", "label": "REC IoU", "higher_is_better": True},
+               {"key": "ctr_mae", "label": "CTR MAE", "higher_is_better": False},
+               {"key": "reg_acc", "label": "REG ACC", "higher_is_better": True}]
+    result = {"baseline": "dmax", "metrics": metrics, "runs": [
+        {"name": "dmax", "values": {"report_bleu1": 1e-8, "rec_iou": 20.0, "ctr_mae": 8.0, "reg_acc": 40.0}},
+        {"name": "imax", "values": {"report_bleu1": 12.0, "rec_iou": 90.0, "ctr_mae": 4.0, "reg_acc": 30.0}}]}
+    data = radar_data(result)
+    assert data["absent"] == ["report_bleu1"] and data["labels"][0] == "Report BLEU-1 (n/a)"
+    imax = data["runs"][1]
+    assert math.isnan(imax["radii"][0])  # a baseline at 0.00 has no ratio: not a 1e9 spike
+    assert imax["radii"][1] == RADAR_CLAMP and imax["clamped"][1]  # 4.5x, drawn at the edge
+    assert imax["radii"][2] == 2.0 and imax["radii"][3] == 0.75  # errors: baseline / value, outward = better
+    assert imax["values"] == [12.0, 90.0, 4.0, 30.0]  # the absolute values written at the points
+    assert data["runs"][0]["radii"][1:] == [1.0, 1.0, 1.0]
+    radar_chart(result, tmp_path / "radar.png")
+    assert (tmp_path / "radar.png").read_bytes()[:4] == b"\x89PNG"

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imax_hub.build import BuildOptions, build
+from imax_hub.build.manifest import config_fingerprint
 from imax_hub.errors import ImaxError
 from imax_hub.pseudo import PSEUDO_CONFIG, STAGE3_CONFIG, parse_pseudo, pseudo_label
 from imax_hub.synth import synthesize
@@ -116,6 +117,10 @@ def test_pseudo_labels_from_a_well_formed_and_a_noisy_model(folder, tmp_path):
     assert load_test_rows(folder, "imax")[0] == test_before[0]
     manifest = json.loads((folder / "build_manifest.json").read_text())
     assert manifest["fingerprint"] != manifest_before["fingerprint"] and manifest[PSEUDO_CONFIG]["model"] == "org/stage1"
+    # ...but results, cards and recipes cite a config's fingerprint, which only a row that config reads changes
+    for config in ("imax", "dmax"):
+        assert config_fingerprint(manifest, config) == config_fingerprint(manifest_before, config)
+    assert config_fingerprint(manifest, PSEUDO_CONFIG) != config_fingerprint(manifest, "dmax")
     stats = json.loads((folder / "stats" / "stats.json").read_text())
     assert stats["pseudo_imax_train"]["pseudo_entries"] == sum(expected.values())
     assert stats["pseudo_imax_train"]["tasks_per_image"] > stats["dmax_train"]["tasks_per_image"]
@@ -207,3 +212,33 @@ def test_max_images_and_an_out_of_memory_batch_resume_with_the_tiny_vlm(folder, 
     assert result.images == 5 and result.asked == len(generated) == len(set(generated)) > 8
     assert {g.split("/")[0] for g in generated} == set(first5)
     assert json.loads((folder / "build_manifest.json").read_text())[PSEUDO_CONFIG]["max_images"] == 5
+
+
+@pytest.mark.slow
+def test_two_processes_pseudo_label_as_one_process_does(base_build, tmp_path):
+    """`accelerate launch --num_processes 2 -m imax_hub pseudo-label` shards the prompts over two CPU processes
+    (gloo) and writes the generations, counts and pseudo config one process writes."""
+    import os
+    import subprocess
+
+    model = make_tiny_vlm(tmp_path / "tiny-vlm")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))
+    accelerate = Path(sys.executable).with_name("accelerate")
+    out = {}
+    for n in (1, 2):
+        folder = tmp_path / f"imax-{n}"
+        shutil.copytree(base_build, folder)
+        args = ["-m", "imax_hub", "pseudo-label", "--model", str(model), "--dataset", str(folder), "--out",
+                str(tmp_path / f"gen-{n}"), "--max-images", "6", "--batch-size", "4"]
+        cmd = ([sys.executable] if n == 1 else [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
+                                                "--num_machines", "1", "--mixed_precision", "no",
+                                                "--dynamo_backend", "no"]) + args
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        lines = (tmp_path / f"gen-{n}" / "generations.jsonl").read_text().splitlines()
+        shards = sorted((folder / "data" / PSEUDO_CONFIG).glob("train-*.parquet"))
+        out[n] = (sorted(lines), json.loads((tmp_path / f"gen-{n}" / "pseudo_label.json").read_text()),
+                  sorted(pq.read_table(shards).select(["id", "answer"]).to_pylist(), key=lambda r: r["id"]))
+    assert len(out[1][0]) > 6 and out[2][0] == out[1][0]
+    assert {k: out[2][1][k] for k in ("asked", "kept", "dropped")} == {k: out[1][1][k] for k in ("asked", "kept", "dropped")}
+    assert out[2][2] == out[1][2]

@@ -89,10 +89,31 @@ class BuildResult:
     tasks_missing: list[str] = field(default_factory=list)
     read_log: ReadLog | None = None
     heavy_filters: list[str] = field(default_factory=list)  # see heavy_filters()
+    selection_messages: list[str] = field(default_factory=list)  # see selection_messages()
 
 
 def _quiet(phase: str, done: int, total: int) -> None:
     pass
+
+
+def selection_messages(opts: BuildOptions, manifest: dict, stats: dict) -> list[str]:
+    """One line each when IMAX falls short of its target or DMAX of IMAX-train's per-task counts: the numbers,
+    and which option to change."""
+    lines = []
+    imax, eligible = stats["imax"]["images"], manifest["selection"]["eligible_images"]
+    if imax < opts.target_images:
+        lines.append(f"IMAX has {imax:,} images, short of --target-images {opts.target_images:,}: only {eligible:,} "
+                     f"frontal images have at least --min-tasks {opts.min_tasks} tasks; lower --min-tasks, add the "
+                     "missing sources, or set --target-images to what the tree holds")
+    shortfall = manifest["selection"]["dmax_shortfall"]
+    if shortfall:
+        wanted = stats["imax_train"]["entries_per_task"]
+        detail = ", ".join(f"{t}: {wanted[t] - n:,} of {wanted[t]:,}" for t, n in sorted(shortfall.items()))
+        share = "all" if imax >= eligible else f"{imax:,} of the {eligible:,}"
+        lines.append(f"DMAX has fewer entries than IMAX-train for {len(shortfall)} task(s) ({detail}): IMAX took "
+                     f"{share} eligible images, and DMAX draws from the images outside it; a smaller "
+                     f"--target-images (e.g. {max(1, imax // 2):,}) leaves more of them to DMAX")
+    return lines
 
 
 def heavy_filters(skipped: dict[str, int], candidates: pa.Table) -> list[str]:
@@ -244,7 +265,8 @@ def build(opts: BuildOptions, tick: Tick = _quiet, command: str | None = None) -
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return BuildResult(out=opts.out, manifest=manifest, stats=stats, tasks_missing=tasks_missing, read_log=read_log,
-                       heavy_filters=heavy_filters(ctx.skipped, candidates))
+                       heavy_filters=heavy_filters(ctx.skipped, candidates),
+                       selection_messages=selection_messages(opts, manifest, stats) if opts.config != "dmax" else [])
 
 
 @dataclass

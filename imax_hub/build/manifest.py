@@ -91,9 +91,22 @@ def resolve_dataset(dataset: str | os.PathLike | None = None) -> str:
     return value
 
 
-def dataset_fingerprint(dataset: str | Path) -> str | None:
-    """The fingerprint of a local build folder; None for anything else (a Hub repo id)."""
-    return read_manifest(dataset)["fingerprint"] if is_build(dataset) else None
+def dataset_fingerprint(dataset: str | Path, config: str = "imax") -> str | None:
+    """The fingerprint of a config of a local build folder (:func:`config_fingerprint`); None for anything else
+    (a Hub repo id)."""
+    return config_fingerprint(read_manifest(dataset), config) if is_build(dataset) else None
+
+
+def config_fingerprint(manifest: dict, config: str) -> str:
+    """sha256 over the shards one config reads (all its splits): what results, cards and training recipes cite.
+
+    The build's own ``fingerprint`` covers every shard, so it changes when ``imax pseudo-label`` adds the
+    pseudo-IMAX configs; a config's fingerprint changes only when a row it reads does."""
+    layout = {c["name"]: c for c in config_layout(manifest["shards"])}
+    if config not in layout:
+        raise ImaxError(f"the build has no config {config!r} (configs: {', '.join(layout)})")
+    read = {(pattern.split("/")[1], split) for split, part in layout[config]["splits"].items() for pattern in part["paths"]}
+    return fingerprint([s for s in manifest["shards"] if (s["config_dir"], s["split"]) in read])
 
 
 def configs(folder: str | Path) -> dict[str, dict]:
@@ -165,20 +178,29 @@ def train_shards(folder: Path, config: str) -> tuple[dict, list[Path]]:
                       for p in sorted(Path(folder).glob(pattern + ".parquet"))]
 
 
-def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]:
-    """Test rows (id, task, subtask, answer, target) of a built folder's config, sorted by id; and its fingerprint."""
+def load_rows(folder: Path, config: str, split: str, columns: list[str]) -> list[dict]:
+    """``columns`` of every row of one split of a build's config, in shard order; a clear error naming the configs
+    and splits there are."""
     import pyarrow.parquet as pq
 
     manifest = read_manifest(folder)
     layout = {c["name"]: c for c in config_layout(manifest["shards"])}
-    if config not in layout or "test" not in layout[config]["splits"]:
-        raise ImaxError(f"{folder} has no test split for config {config!r} (configs: {', '.join(layout)})")
+    if config not in layout or split not in layout[config]["splits"]:
+        have = "; ".join(f"{n}: {', '.join(c['splits'])}" for n, c in layout.items() if not n.startswith(EVAL_PREFIX))
+        raise ImaxError(f"{folder} has no {split} split in config {config!r} (configs and splits: {have})")
     rows = []
-    for pattern in layout[config]["splits"]["test"]["paths"]:
-        for path in sorted(Path(folder).glob(pattern + ".parquet" if not pattern.endswith(".parquet") else pattern)):
-            rows += pq.read_table(path, columns=["id", "task", "subtask", "answer", "target"]).to_pylist()
+    for pattern in layout[config]["splits"][split]["paths"]:
+        for path in sorted(Path(folder).glob(pattern if pattern.endswith(".parquet") else pattern + ".parquet")):
+            rows += pq.read_table(path, columns=columns).to_pylist()
+    return rows
+
+
+def load_test_rows(folder: Path, config: str = "imax") -> tuple[list[dict], str]:
+    """Test rows (id, task, subtask, answer, target) of a built folder's config, sorted by id; and the config's
+    fingerprint."""
+    rows = load_rows(folder, config, "test", ["id", "task", "subtask", "answer", "target"])
     rows.sort(key=lambda r: r["id"])
-    return rows, manifest["fingerprint"]
+    return rows, config_fingerprint(read_manifest(folder), config)
 
 
 def public_command(manifest: dict) -> str:

@@ -58,7 +58,7 @@ def render(candidates: pa.Table, seed: int) -> tuple[list[str], list[str], list[
 def messages_column(prompts: list[str], answers: list[str]) -> pa.Array:
     """``[{user: [image, text(prompt)]}, {assistant: [text(answer)]}]`` per row, built column-wise."""
     n = len(prompts)
-    types = pa.array(["image", "text", "text"] * n)
+    types = pa.array(["image", "text", "text"] * n, pa.string())  # typed: an empty split has no values to infer from
     texts = [None] * (3 * n)
     texts[1::3] = prompts
     texts[2::3] = answers
@@ -66,7 +66,7 @@ def messages_column(prompts: list[str], answers: list[str]) -> pa.Array:
     part_offsets = np.zeros(2 * n + 1, dtype=np.int32)
     part_offsets[1:] = np.cumsum(np.tile([2, 1], n))
     content = pa.ListArray.from_arrays(pa.array(part_offsets), parts, type=pa.list_(_TEXT_PART))
-    roles = pa.array(["user", "assistant"] * n)
+    roles = pa.array(["user", "assistant"] * n, pa.string())
     message = pa.StructArray.from_arrays([roles, content], fields=list(_MESSAGE))
     return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), message,
                                     type=pa.list_(_MESSAGE))

@@ -98,6 +98,36 @@ def markdown_table(stats: dict) -> str:
     return "\n".join(lines)
 
 
+HISTOGRAMS = {"tasks_per_image_hist": "tasks per image", "entries_per_image_hist": "entries per image"}
+
+
+def histogram_figure(stats: dict, key: str):
+    """Figure 2's histogram of ``key`` for IMAX-train beside DMAX-train: both count the *train* split's images
+    (the test split is shared), which the title and legend say."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    label = HISTOGRAMS[key]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.4
+    for shift, name, color in ((-width / 2, "dmax_train", "#dd8452"), (width / 2, "imax_train", "#4c72b0")):
+        if name not in stats or not stats[name][key]:
+            continue
+        hist = stats[name][key]
+        total = sum(hist.values())
+        xs = np.array([int(k) for k in hist])
+        ax.bar(xs + shift, [100 * v / total for v in hist.values()], width=width, color=color,
+               label=f"{name.split('_')[0].upper()} train: {total:,} images, mean {stats[name][key.replace('_hist', '')]:.2f}")
+    ax.set_title(f"{label.capitalize()}, train split", fontsize=10)
+    ax.set_xlabel(f"{label} (train split)")
+    ax.set_ylabel("% of train images")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def write_stats(stats: dict, folder: Path) -> None:
     """``stats.json`` and the three Figure-2 plots."""
     import matplotlib
@@ -120,20 +150,7 @@ def write_stats(stats: dict, folder: Path) -> None:
         fig.savefig(folder / "composition.png", dpi=100, metadata=meta)
         plt.close(fig)
 
-    for key, label in (("tasks_per_image_hist", "tasks per image"), ("entries_per_image_hist", "train entries per image")):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        width = 0.4
-        for shift, name, color in ((-width / 2, "dmax_train", "#dd8452"), (width / 2, "imax_train", "#4c72b0")):
-            if name not in stats or not stats[name][key]:
-                continue
-            hist = stats[name][key]
-            total = sum(hist.values())
-            xs = np.array([int(k) for k in hist])
-            ax.bar(xs + shift, [100 * v / total for v in hist.values()], width=width,
-                   label=f"{name.split('_')[0].upper()} (mean {stats[name][key.replace('_hist', '')]:.2f})", color=color)
-        ax.set_xlabel(label)
-        ax.set_ylabel("% of images")
-        ax.legend()
-        fig.tight_layout()
+    for key in HISTOGRAMS:
+        fig = histogram_figure(stats, key)
         fig.savefig(folder / f"{key.replace('_hist', '')}.png", dpi=100, metadata=meta)
         plt.close(fig)

@@ -17,6 +17,7 @@ from imax_hub.errors import ImaxError
 from imax_hub.hub import check_repo_id, check_url
 from imax_hub.metrics import METRICS
 from imax_hub.metrics.runs import display_name
+from imax_hub.upload_guard import GALLERY_MARKER
 
 EVAL_RESULTS_NAME = "imax.yaml"  # one file per benchmark variant (community-evals convention)
 
@@ -80,6 +81,9 @@ def build_submission(doc: dict, *, model: str, benchmark: str, revision: str | N
 
     check_repo_id(model, "--model")
     check_repo_id(benchmark, "--benchmark")
+    if card is not None and GALLERY_MARKER.encode() in card:
+        raise ImaxError("--card is an `imax show` gallery: it holds credentialed X-rays and text and is never "
+                        "uploaded; pass the card `imax card` wrote")
     check_url(source_url, "--source-url")
     if doc.get("max_samples"):
         raise ImaxError(f"{doc['name']!r} was evaluated with --max-samples {doc['max_samples']}: a partial run "

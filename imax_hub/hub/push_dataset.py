@@ -32,6 +32,7 @@ from imax_hub.build.manifest import EVAL_PREFIX, config_layout, public_command, 
 from imax_hub.errors import ImaxError
 from imax_hub.hub import check_repo_id
 from imax_hub.tasks import registry
+from imax_hub.upload_guard import GALLERY_MARKER, refuse_gallery
 
 REPORT_TEXT_FLAG = "--include-report-text-i-have-physionet-permission"
 # tasks whose answers are credentialed free text (the reports): their text stays out of the copy unless allowed
@@ -113,6 +114,8 @@ def verify_staged(staging: Path, report_text: bool) -> None:
         head = path.read_bytes()
         if any(magic in head for magic in IMAGE_MAGIC):
             raise ImaxError(f"{path.relative_to(staging)}: holds image bytes; refusing")
+        if GALLERY_MARKER.encode() in head:
+            raise ImaxError(f"{path.relative_to(staging)}: an `imax show` gallery (credentialed); refusing")
 
 
 def stage(folder: Path, repo_id: str, staging: Path, *, report_text: bool = False) -> PushPlan:
@@ -189,6 +192,7 @@ def push(plan: PushPlan, api, *, create_pr: bool = False) -> str:
 def push_dataset(folder: Path, repo_id: str, *, api=None, dry_run: bool = True, report_text: bool = False,
                  staging: Path | None = None, create_pr: bool = False) -> tuple[PushPlan, str | None]:
     """Stage (into ``staging``, kept, or a temporary folder) and, unless ``dry_run``, push; return the plan and URL."""
+    refuse_gallery(folder, "push-dataset:")
     keep = staging is not None
     if keep and staging.exists() and any(staging.iterdir()):
         raise ImaxError(f"{staging} is not empty; choose a new --staging folder")

@@ -53,10 +53,7 @@ class MetricSpec:
 
     def reduce(self, sums: np.ndarray, totals: np.ndarray, resources: Resources | None = None) -> np.ndarray:
         """Values (x100) of B rows of summed item statistics over B item counts."""
-        if resources is not None:
-            return self.statistic.reduce(sums, totals, resources)
-        with Resources() as res:
-            return self.statistic.reduce(sums, totals, res)
+        return self.statistic.reduce(sums, totals, resources or Resources())
 
 
 def metric_specs() -> tuple[MetricSpec, ...]:

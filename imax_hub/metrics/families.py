@@ -33,28 +33,12 @@ SENTENCE_BLEU_WEIGHTS = (1, 0, 0, 0)
 
 
 class Resources:
-    """What some reductions need and is costly to start (the METEOR JVM): started on first use, shared by every
-    reduction made with it, closed at the end of a ``with`` block."""
-
-    def __init__(self):
-        self._meteor: text.Meteor | None = None
+    """What some reductions need and is costly to start: the process's METEOR jar (:func:`text.shared_meteor`),
+    started only when a METEOR reduction first asks for it."""
 
     @property
     def meteor(self) -> text.Meteor:
-        if self._meteor is None:
-            self._meteor = text.Meteor()
-        return self._meteor
-
-    def close(self) -> None:
-        if self._meteor is not None:
-            self._meteor.close()
-            self._meteor = None
-
-    def __enter__(self) -> Resources:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return text.shared_meteor()
 
 
 @dataclass(frozen=True)
@@ -196,9 +180,9 @@ def report_rouge1(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: Answe
 def report_meteor(preds: list[str], rows: list[dict], spec: TaskSpec, fmt: AnswerFormat = PAPER) -> tuple[np.ndarray, float]:
     """The jar's statistics line per item, and its corpus score (METEOR is not a mean of item scores)."""
     norm = text.ptb_tokenize([normalize_answer(t) for t in preds + _golds(rows)])
-    with Resources() as res:
-        lines = res.meteor.stats(norm[: len(preds)], norm[len(preds):])
-        value = 100 * res.meteor.corpus(lines)
+    meteor = text.shared_meteor()
+    lines = meteor.stats(norm[: len(preds)], norm[len(preds):])
+    value = 100 * meteor.corpus(lines)
     return np.array([[float(x) for x in line.split()] for line in lines]), value
 
 

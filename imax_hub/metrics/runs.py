@@ -52,14 +52,15 @@ def read_predictions(path: Path) -> dict[str, str]:
 
 
 def to_results(scores: RunScores, *, name: str, dataset_fingerprint: str | None = None,
-               build_command: str | None = None) -> dict:
+               build_command: str | None = None, dataset_config: str | None = None) -> dict:
     """A results document (numbers only; see the module docstring)."""
     return {
         "format": RESULTS_FORMAT,
         "name": name,
         "imax_hub_version": __version__,
         "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset_fingerprint": dataset_fingerprint,
+        "dataset_fingerprint": dataset_fingerprint,  # of the config scored (build.manifest.config_fingerprint)
+        "dataset_config": dataset_config,
         "build_command": build_command,  # PhysioNet root masked
         "test_set_hash": scores.test_set_hash,
         "n_items": len(scores.item_ids),
@@ -80,7 +81,8 @@ def score_file(folder: Path, predictions: Path, *, config: str = "imax", name: s
     rows, fingerprint = load_test_rows(folder, config)
     return to_results(score(rows, read_predictions(predictions), answer_format=answer_format),
                       name=name or Path(predictions).stem,
-                      dataset_fingerprint=fingerprint, build_command=public_command(read_manifest(folder)))
+                      dataset_fingerprint=fingerprint, build_command=public_command(read_manifest(folder)),
+                      dataset_config=config)
 
 
 def load_results(path: Path) -> dict:
@@ -193,12 +195,12 @@ def bootstrap_standard_errors(scores: RunScores, keys, *, n_boot: int = 1000, se
     rng = np.random.default_rng(seed)
     values: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     images = np.asarray(scores.image_of_item, dtype=np.int64) if scores.image_of_item else None
-    with Resources() as res:  # one METEOR JVM, if any, for the whole bootstrap
-        for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on large test sets
-            w = _weights(rng, n, min(100, n_boot - start), images)
-            for k in keys:
-                m = scores.metrics[k]
-                values[k].append(reduce_metric(k, m.stats, w[:, m.items], res))
+    res = Resources()
+    for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on large test sets
+        w = _weights(rng, n, min(100, n_boot - start), images)
+        for k in keys:
+            m = scores.metrics[k]
+            values[k].append(reduce_metric(k, m.stats, w[:, m.items], res))
     out = {}
     for k, parts in values.items():
         v = np.concatenate(parts)
@@ -214,16 +216,15 @@ def _paired_resamples(docs: list[dict], keys: list[str], *, n_boot: int, seed: i
     rng = np.random.default_rng(seed)
     images, _ = resampling_unit(docs)
     boot = [{k: [] for k in keys} for _ in docs]
-    with Resources() as res:
-        done = 0
-        while done < n_boot:
-            b = min(chunk, n_boot - done)
-            w = _weights(rng, n, b, images)
-            for r, run_stats in enumerate(stats):
-                for k in keys:
-                    items, s = run_stats[k]
-                    boot[r][k].append(reduce_metric(k, s, w[:, items], res))
-            done += b
+    res, done = Resources(), 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        w = _weights(rng, n, b, images)
+        for r, run_stats in enumerate(stats):
+            for k in keys:
+                items, s = run_stats[k]
+                boot[r][k].append(reduce_metric(k, s, w[:, items], res))
+        done += b
     return [{k: np.concatenate(v) for k, v in run.items()} for run in boot]
 
 
@@ -270,34 +271,78 @@ def compare(docs: list[dict], *, n_boot: int = 1000, seed: int = 0, chunk: int =
     return out
 
 
+RADAR_CLAMP = 3.0  # the radial axis stops at 3x the baseline: one huge ratio must not flatten the others
+
+
+def radar_data(result: dict) -> dict:
+    """What the radar draws, per run and metric: the ratio to the baseline (direction-aware: baseline / value for
+    errors, so outward is better), clamped to ``RADAR_CLAMP``; the absolute value beside it. A metric whose baseline
+    shows as 0.00 has no ratio (the Δ rule, :func:`relative_gain`): it is drawn as absent for every run."""
+    metrics = result["metrics"]
+    base = result["runs"][0]["values"]
+    absent = [m["key"] for m in metrics
+              if math.isnan(base[m["key"]]) or abs(base[m["key"]]) < ZERO_BASELINE]
+    runs = []
+    for run in result["runs"]:
+        radii, clamped = [], []
+        for m in metrics:
+            b, v = base[m["key"]], run["values"][m["key"]]
+            if m["key"] in absent or math.isnan(v):
+                radii.append(math.nan)
+                clamped.append(False)
+                continue
+            ratio = v / b if m["higher_is_better"] else (b / v if v > 0 else math.inf)
+            radii.append(min(max(ratio, 0.0), RADAR_CLAMP))
+            clamped.append(ratio > RADAR_CLAMP)
+        runs.append({"name": run["name"], "radii": radii, "clamped": clamped,
+                     "values": [run["values"][m["key"]] for m in metrics]})
+    return {"labels": [m["label"] + (" (n/a)" if m["key"] in absent else "") for m in metrics],
+            "absent": absent, "runs": runs, "clamp": RADAR_CLAMP, "baseline": result["baseline"]}
+
+
 def radar_chart(result: dict, path: Path) -> None:
-    """Figure-3-style radar: each run's value relative to the baseline per metric (inverted for errors)."""
+    """Figure-3-style radar: each run's ratio to the baseline per metric (1 = the baseline, outward = better,
+    clamped), with the absolute values written at the points, as the paper's Figure 3 annotates them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = result["metrics"]
-    labels = [m["label"] for m in metrics]
-    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
-    fig = plt.figure(figsize=(7, 7))
+    data = radar_data(result)
+    n = len(data["labels"])
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    fig = plt.figure(figsize=(8, 8))
     ax = fig.add_subplot(111, polar=True)
-    base = result["runs"][0]["values"]
-    for run in result["runs"]:
-        ratios = []
-        for m in metrics:
-            b, v = base[m["key"]], run["values"][m["key"]]
-            ratio = (v / b if m["higher_is_better"] else b / v) if b and v else 0.0
-            ratios.append(ratio)
-        ax.plot(angles + angles[:1], ratios + ratios[:1], label=run["name"])
-        ax.fill(angles + angles[:1], ratios + ratios[:1], alpha=0.1)
-        if run is not result["runs"][0]:
-            for a, rt, m in zip(angles, ratios, metrics):
-                ax.annotate(f"{run['values'][m['key']]:.2f}", (a, rt), fontsize=7)
+    ax.set_theta_offset(np.pi / 2)  # the first metric at the top, then clockwise
+    ax.set_theta_direction(-1)
+    ax.set_rlabel_position(180 / n)  # the ring labels between the first two axes, clear of the metric names
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, run in enumerate(data["runs"]):
+        color = colors[k % len(colors)]
+        radii = np.array(run["radii"], dtype=float)
+        closed_a, closed_r = np.append(angles, angles[0]), np.append(radii, radii[0])
+        ax.plot(closed_a, closed_r, color=color, linewidth=1.5, label=run["name"])  # NaN (absent) breaks the line
+        ax.fill(angles[~np.isnan(radii)], radii[~np.isnan(radii)], color=color, alpha=0.08)
+        for a, r, v, c in zip(angles, radii, run["values"], run["clamped"]):
+            if np.isnan(r):
+                continue
+            # baseline values sit inside the unit ring, the others just outside their point
+            offset = -0.18 if k == 0 else 0.12
+            ax.annotate(f"{v:.2f}" + ("▲" if c else ""), (a, r), xytext=(a, max(r + offset, 0.05)),
+                        textcoords="data", fontsize=7, color=color, ha="center", va="center")
+    ax.set_ylim(0, data["clamp"] * 1.08)
+    ax.set_yticks([0.5, 1.0, 2.0, data["clamp"]])
+    ax.set_yticklabels(["0.5×", "1×", "2×", f"≥{data['clamp']:g}×"], fontsize=7)
     ax.set_xticks(angles)
-    ax.set_xticklabels(labels, fontsize=7)
-    ax.set_title(f"relative to {result['baseline']} (1 = baseline; outward = better)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xticklabels(data["labels"], fontsize=8)
+    ax.set_title(f"ratio to {data['baseline']} (1× = baseline, outward = better); values written are absolute",
+                 fontsize=9)
+    notes = [f"▲: ratio above {data['clamp']:g}×, drawn at the edge"]
+    if data["absent"]:
+        notes.append("n/a: the baseline shows 0.00, so there is no ratio (left out of Δ too)")
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [plt.Line2D([], [], linestyle="none")] * len(notes)
+    ax.legend(handles, labels + notes, loc="upper left", bbox_to_anchor=(-0.12, -0.04), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)

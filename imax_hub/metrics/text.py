@@ -9,11 +9,14 @@ by the jar's own aggregation (``EVAL``), never by nltk's different METEOR.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
@@ -128,13 +131,31 @@ def meteor_aggregable(stats: np.ndarray) -> np.ndarray:
 
 
 class Meteor:
-    """METEOR 1.5 through pycocoevalcap's jar and command line, keeping per-item statistics."""
+    """METEOR 1.5 through pycocoevalcap's jar and command line, keeping per-item statistics.
+
+    One conversation at a time: a lock serialises callers, so threads may share one jar."""
 
     def __init__(self):
         java = require_java()
         folder = _pycoco_dir() / "meteor"
         self.proc = subprocess.Popen([java, "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
                                      cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    @contextlib.contextmanager
+    def _conversation(self):
+        """One request and its whole answer; a request cut short (an error, Ctrl-C) leaves unread lines in the
+        pipe, so the jar is closed and the next caller of :func:`shared_meteor` starts a fresh one."""
+        with self._lock:
+            try:
+                yield
+            except BaseException:
+                self.close()
+                raise
 
     def _ask(self, line: str) -> str:
         self.proc.stdin.write((line + "\n").encode())
@@ -144,9 +165,10 @@ class Meteor:
     def stats(self, hypotheses: list[str], references: list[str]) -> list[str]:
         """One statistics line per pair (the jar's SCORE output), as pycocoevalcap's ``_stat`` asks for it."""
         out = []
-        for h, r in zip(hypotheses, references):
-            h = h.replace("|||", "").replace("  ", " ")
-            out.append(self._ask(f"SCORE ||| {r} ||| {h}"))
+        with self._conversation():
+            for h, r in zip(hypotheses, references):
+                h = h.replace("|||", "").replace("  ", " ")
+                out.append(self._ask(f"SCORE ||| {r} ||| {h}"))
         return out
 
     def corpus(self, stats: list[str], counts: np.ndarray | None = None) -> float:
@@ -157,11 +179,12 @@ class Meteor:
             chosen = [s for s, c in zip(stats, counts) for _ in range(int(c))]
         if not chosen:
             return float("nan")
-        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(chosen) + "\n").encode())
-        self.proc.stdin.flush()
-        for _ in chosen:  # per-item scores first, then the corpus score
-            self.proc.stdout.readline()
-        return float(self.proc.stdout.readline().strip())
+        with self._conversation():
+            self.proc.stdin.write(("EVAL ||| " + " ||| ".join(chosen) + "\n").encode())
+            self.proc.stdin.flush()
+            for _ in chosen:  # per-item scores first, then the corpus score
+                self.proc.stdout.readline()
+            return float(self.proc.stdout.readline().strip())
 
     def aggregate(self, sums: np.ndarray) -> list[float]:
         """Corpus scores of summed statistics rows, in one EVAL. The jar aggregates by summing the per-item
@@ -170,10 +193,11 @@ class Meteor:
         lines = [" ".join(repr(float(v)) for v in row) for row in sums]
         if not lines:
             return []
-        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(lines) + "\n").encode())
-        self.proc.stdin.flush()
-        values = [float(self.proc.stdout.readline().strip()) for _ in lines]
-        self.proc.stdout.readline()  # the corpus score of all rows together: not wanted
+        with self._conversation():
+            self.proc.stdin.write(("EVAL ||| " + " ||| ".join(lines) + "\n").encode())
+            self.proc.stdin.flush()
+            values = [float(self.proc.stdout.readline().strip()) for _ in lines]
+            self.proc.stdout.readline()  # the corpus score of all rows together: not wanted
         return values
 
     def close(self) -> None:
@@ -181,6 +205,25 @@ class Meteor:
             self.proc.stdin.close()
             self.proc.kill()
             self.proc.wait()
+
+
+_shared_meteor: Meteor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_meteor() -> Meteor:
+    """The process's METEOR jar, started on first use and closed at exit.
+
+    Starting the JVM and loading the jar's paraphrase tables takes about 5 s, and one ``imax eval`` asks for
+    METEOR about a dozen times (lighteval's corpus score, the summary, each bootstrap): one jar for all of them
+    halves the oracle evaluation of the demo build (benchmarks/RESULTS.md). It holds ~1 GB while the process
+    lives."""
+    global _shared_meteor
+    with _shared_lock:
+        if _shared_meteor is None or not _shared_meteor.alive:
+            _shared_meteor = Meteor()
+            atexit.register(_shared_meteor.close)
+        return _shared_meteor
 
 
 def versions() -> dict[str, str]:
