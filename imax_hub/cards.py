@@ -68,7 +68,8 @@ def base_license(base_model: str | None) -> str | None:
 def card_data(doc: dict, *, model_name: str, base_model: str | None, benchmark: str | None,
               model_index: bool = True, trained_on: str = "imax", license_id: str | None = None):
     """``ModelCardData`` for the card's front matter (``model-index``: one result per metric). An adapter's card
-    is a peft card (``library_name: peft``, ``base_model``), as the Hub expects for LoRA weights."""
+    is a peft card (``library_name: peft``, ``base_model``), as the Hub expects for LoRA weights (Hub docs, "Using
+    PEFT at Hugging Face": https://huggingface.co/docs/hub/peft; peft's own ``save_pretrained`` card does the same)."""
     from huggingface_hub import EvalResult, ModelCardData
 
     results = None

@@ -61,7 +61,10 @@ def board(docs: list[dict], paths: list[str], *, baseline: dict | None = None, n
 
 
 def _luminance(rgb) -> float:
-    """WCAG 2 relative luminance of an sRGB colour given as floats in [0, 1]."""
+    """WCAG 2 relative luminance of an sRGB colour given as floats in [0, 1].
+
+    The definitions of "relative luminance" and "contrast ratio" in WCAG 2.2 (https://www.w3.org/TR/WCAG22/,
+    Definitions), with the sRGB threshold 0.04045 that its note adopts."""
     lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 

@@ -299,6 +299,18 @@ COMMAND_CASES = [
      lambda s, t: ["eval", "--model", _model_folder(t), "--dataset", s["build"], "--output-dir", t / "res"],
      ("model", "no config.json")),
     ("stats of a folder that is no build", lambda s, t: ["stats", t], ("stats.json",)),
+    ("show a folder that is no build", lambda s, t: ["show", t, "--out", t / "g.html"], ("build_manifest.json",)),
+    ("show an unknown config",
+     lambda s, t: ["show", s["build"], "--config", "nope", "--out", t / "g.html"], ("'nope'", "configs and splits")),
+    ("show predictions cut mid-line",
+     lambda s, t: _after((t / "cut.jsonl").write_text(s["preds"].read_text()[:60]),
+                         ["show", s["build"], "--predictions", t / "cut.jsonl", "--out", t / "g.html"]),
+     ("cut.jsonl", "line 1", "not valid JSON")),
+    ("show predictions of another build",
+     lambda s, t: _after((t / "other.jsonl").write_text('{"id": "x", "prediction": "a"}\n'),
+                         ["show", s["build"], "--predictions", t / "other.jsonl", "--out", t / "g.html"]),
+     ("other.jsonl", "no prediction is for a row")),
+    ("show --out a folder", lambda s, t: ["show", s["build"], "--out", t], ("--out", "is a folder")),
 ]
 
 

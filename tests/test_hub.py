@@ -406,6 +406,10 @@ def test_heat_map_text_stays_readable_on_every_cell_colour():
 
     from imax_hub.leaderboard import contrast, text_color
 
+    # the formula against published values: WCAG's full range is 21:1; #767676 on white is 4.54:1 (WebAIM's
+    # contrast checker), the lightest grey that passes AA, and #777777 fails it
+    assert contrast((0, 0, 0), (1, 1, 1)) == pytest.approx(21.0)
+    assert round(contrast((0x76 / 255,) * 3, (1, 1, 1)), 2) == 4.54 and contrast((0x77 / 255,) * 3, (1, 1, 1)) < 4.5
     cmap = matplotlib.colormaps["RdYlGn"]
     for x in np.linspace(0, 1, 101):
         background = cmap(x)
