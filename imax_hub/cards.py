@@ -39,6 +39,16 @@ def is_baseline(doc: dict) -> bool:
     return (doc.get("model") or {}).get("backend") == "baseline" or doc["name"] in BASELINES
 
 
+def is_adapter(doc: dict) -> bool:
+    """A run of a LoRA adapter on a base model (``imax eval --adapter``)."""
+    return bool((doc.get("model") or {}).get("adapter"))
+
+
+def config_of(doc: dict) -> str:
+    """The build config a run scored (results files before ``dataset_config`` name it under ``dataset``)."""
+    return doc.get("dataset_config") or (doc.get("dataset") or {}).get("config") or "imax"
+
+
 def base_model_of(doc: dict, base_model: str | None) -> str | None:
     """The Hub id of the model this one was fine-tuned from: ``--base-model``, else the base an adapter run was
     scored on (when that is a Hub id; a local folder's path stays on this machine)."""
@@ -80,7 +90,7 @@ def card_data(doc: dict, *, model_name: str, base_model: str | None, benchmark: 
                               metric_type=k, metric_name=METRICS_BY_KEY[k].label, metric_value=round(m["value"], 4),
                               metric_config=m["signature"])
                    for k, m in doc["metrics"].items()]
-    adapter = bool((doc.get("model") or {}).get("adapter"))
+    adapter = is_adapter(doc)
     tags = ["medical", "chest-x-ray", "mimic-cxr", "imax-hub"] + (["baseline"] if is_baseline(doc) else [trained_on])
     if adapter:
         tags.append("lora")
@@ -108,7 +118,7 @@ def _eval_line(doc: dict, model_ref: str) -> tuple[str, str]:
     model = doc.get("model") or {}
     if is_baseline(doc):
         name, args = doc["name"], f"--model {doc['name']}"
-    elif model.get("adapter"):
+    elif is_adapter(doc):
         base = display_name({"name": model.get("id") or "BASE_MODEL"})
         name, args = run_name(base, model_ref), f"--model {base} --adapter {model_ref}"
     else:
@@ -118,9 +128,8 @@ def _eval_line(doc: dict, model_ref: str) -> tuple[str, str]:
         args += f" --backend {backend}"
     if doc.get("answer_format", "paper") != "paper":
         args += f" --answer-format {doc['answer_format']}"
-    config = doc.get("dataset_config") or (doc.get("dataset") or {}).get("config")
-    if config and config != "imax":
-        args += f" --config {config}"
+    if config_of(doc) != "imax":
+        args += f" --config {config_of(doc)}"
     return f"imax eval {args} --dataset imax --output-dir results", f"results/imax_{safe_name(name)}.json"
 
 
@@ -175,8 +184,8 @@ def render_card(doc: dict, *, baseline: dict | None = None, trained_on: str = "i
         parse_failures=", ".join(f"{t} {n:,}" for t, n in sorted(doc.get("parse_failures", {}).items()) if n),
         build_options=(" " + build_options) if build_options else "", eval_line=eval_line, results_file=results_file,
         baseline_eval=baseline_eval, template_shas=doc.get("template_shas") or [],
-        answer_format=doc.get("answer_format", "paper"), adapter=bool((doc.get("model") or {}).get("adapter")),
-        config=doc.get("dataset_config") or (doc.get("dataset") or {}).get("config") or "imax",
+        answer_format=doc.get("answer_format", "paper"), adapter=is_adapter(doc),
+        config=config_of(doc),
         baseline_name=doc["name"], citation=CITATION,
     )
     return text, warnings

@@ -25,6 +25,7 @@ from imax_hub.metrics import score
 from imax_hub.metrics.runs import read_predictions
 from imax_hub.tasks import registry
 from imax_hub.tasks.answer_formats import PAPER, AnswerFormat
+from imax_hub.tasks.grounding import grid_to_edges
 from imax_hub.upload_guard import GALLERY_MARKER
 
 COLUMNS = ["id", "dicom_id", "image", "task", "subtask", "prompt", "answer", "target"]
@@ -93,11 +94,6 @@ def _verdicts(rows: list[dict], predictions: dict[str, str], fmt: AnswerFormat) 
     return out
 
 
-def _grid_to_pixels(box_grid: list[int], size: tuple[int, int]) -> tuple[float, float, float, float]:
-    w, h = size
-    return box_grid[0] * w / 1000, box_grid[1] * h / 1000, box_grid[2] * w / 1000, box_grid[3] * h / 1000
-
-
 def _thumbnail(image: dict, gold: list[tuple[str, list[int]]], model: list[list[float]]) -> tuple[str, tuple[int, int]]:
     """The X-ray, resized, with gold boxes (inclusive pixel boxes, by structure) and model boxes (pixel edges)."""
     from PIL import Image, ImageDraw
@@ -155,7 +151,7 @@ def gallery(folder: Path, *, config: str = "imax", split: str = "test", images: 
                 entry.mark, entry.detail = verdicts.get(r["id"], (None, ""))
                 parsed = registry.get(r["task"]).parse(entry.prediction, target, answer_format)
                 if parsed and "box_grid" in parsed and "image_size" in target:
-                    model.append(_grid_to_pixels(parsed["box_grid"], tuple(target["image_size"])))
+                    model.append(grid_to_edges(parsed["box_grid"], *target["image_size"]))
             entries.append(entry)
         thumb, real_size = _thumbnail(by_image[d][0]["image"], gold, model)
         cards.append(Card(d, thumb, size or real_size, entries))

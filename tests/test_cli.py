@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _imax(*args):
@@ -103,14 +104,16 @@ def test_help_lists_choices_and_shows_flags_as_flags():
     assert result.exit_code == 2 and "both" in result.output
 
 
+REPO = Path(__file__).resolve().parents[1]
+DOC_PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def _documented_commands() -> list[tuple[str, list[str]]]:
     """(where, tokens from `imax` on) of every imax command line in the README's and docs' bash blocks."""
     import shlex
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
     found = []
-    for page in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+    for page in DOC_PAGES:
         blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)
         for block in blocks:
             for line in block.replace("\\\n", " ").splitlines():
@@ -144,23 +147,19 @@ def test_every_documented_imax_command_names_a_real_subcommand_and_real_options(
 def test_documentation_links_stay_inside_the_repository_and_resolve():
     """Every relative link of the README and docs pages names a file in the repository (and, with #anchor, a heading
     of it); nothing points above the repository root."""
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-
     def anchors(page: Path) -> set[str]:  # GitHub's rule: lower case, punctuation dropped, spaces to hyphens
         heads = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.M)
         return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
 
     checked = 0
-    for page in [repo / "README.md", *sorted((repo / "docs").glob("*.md")), repo / "model_cards" / "README.md"]:
+    for page in [*DOC_PAGES, REPO / "model_cards" / "README.md"]:
         text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
         for target in re.findall(r"\]\(([^)\s]+)\)", text):
             if re.match(r"[a-z]+://|mailto:", target):
                 continue
             path, _, anchor = target.partition("#")
             dest = (page.parent / path).resolve() if path else page
-            assert dest.is_relative_to(repo) and dest.exists(), f"{page.name}: link {target} leaves or misses the repo"
+            assert dest.is_relative_to(REPO) and dest.exists(), f"{page.name}: link {target} leaves or misses the repo"
             if anchor:
                 assert anchor in anchors(dest), f"{page.name}: {target} names no heading of {dest.name}"
             checked += 1

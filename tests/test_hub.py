@@ -301,13 +301,17 @@ def _swatch_rows(png: Path, colors: list[str]) -> list[float]:
     return ys
 
 
+def _chromium(width: int, profile: Path) -> list[str]:
+    """Headless Chromium at ``width`` px, with a dead proxy and no name resolution: a page must render with
+    nothing fetched from anywhere."""
+    return [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-color-profile=srgb",
+            "--force-device-scale-factor=1", f"--window-size={width},900", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+            "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}"]
+
+
 def _screenshot(html: Path, fragment: str, out: Path) -> None:
-    # a dead proxy and no name resolution: the page must render with nothing fetched from anywhere
-    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-color-profile=srgb",
-           "--force-device-scale-factor=1", "--window-size=1800,900", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-default-apps", "--proxy-server=127.0.0.1:9",
-           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={out.parent / 'chromium-profile'}",
-           f"--screenshot={out}", html.resolve().as_uri() + fragment]
+    cmd = [*_chromium(1800, out.parent / "chromium-profile"), f"--screenshot={out}", html.resolve().as_uri() + fragment]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
 
@@ -359,10 +363,7 @@ def _probe(html: Path, script: str, width: int, out: Path) -> dict:
                                                 "</script></body>")
     probed = out.with_suffix(".html")
     probed.write_text(page)
-    common = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--force-device-scale-factor=1",
-              f"--window-size={width},900", "--no-first-run", "--disable-background-networking", "--disable-sync",
-              "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=3000",
-              f"--user-data-dir={out.parent / 'chromium-profile'}"]
+    common = [*_chromium(width, out.parent / "chromium-profile"), "--virtual-time-budget=3000"]
     proc = subprocess.run([*common, "--dump-dom", probed.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     found = re.search(r'data-probe="([^"]*)"', proc.stdout)
     assert found, proc.stderr[-2000:]

@@ -91,10 +91,10 @@ def resolve_dataset(dataset: str | os.PathLike | None = None) -> str:
     return value
 
 
-def dataset_fingerprint(dataset: str | Path, config: str = "imax") -> str | None:
-    """The fingerprint of a config of a local build folder (:func:`config_fingerprint`); None for anything else
-    (a Hub repo id)."""
-    return config_fingerprint(read_manifest(dataset), config) if is_build(dataset) else None
+def dataset_fingerprint(dataset: str | Path) -> str | None:
+    """The fingerprint of the ``imax`` config (its shards hold the shared test split) of a local build folder
+    (:func:`config_fingerprint`); None for anything else (a Hub repo id)."""
+    return config_fingerprint(read_manifest(dataset), "imax") if is_build(dataset) else None
 
 
 def config_fingerprint(manifest: dict, config: str) -> str:

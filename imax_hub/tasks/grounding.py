@@ -40,6 +40,12 @@ def box_to_grid(box: list[int], width: int, height: int) -> list[int]:
     return [(2000 * e + size) // (2 * size) for e, size in edges]
 
 
+def grid_to_edges(grid: list[float], width: int, height: int) -> tuple[float, float, float, float]:
+    """0-1000 grid coordinates -> pixel edges (floats): the inverse of :func:`box_to_grid` before rounding."""
+    x1, y1, x2, y2 = grid
+    return x1 * width / 1000, y1 * height / 1000, x2 * width / 1000, y2 * height / 1000
+
+
 GRID = "0-1000-edges"  # how box_to_grid maps pixels to the answer grid (recorded in the REC signatures)
 PARSE_RULE = "<x1><y1><x2><y2>"
 
@@ -111,9 +117,8 @@ def _rec_pseudo_target(inputs: dict, text: str, image_size: tuple[int, int], fmt
     if not (x1 < x2 and y1 < y2):
         return None, "box empty or outside the image"
     w, h = image_size
-    # grid edges back to an inclusive pixel box (the inverse of box_to_grid, rounded)
-    box = [round(x1 * w / 1000), round(y1 * h / 1000), max(round(x2 * w / 1000) - 1, 0),
-           max(round(y2 * h / 1000) - 1, 0)]
+    left, top, right, bottom = grid_to_edges(grid, w, h)  # edges back to an inclusive pixel box, rounded
+    box = [round(left), round(top), max(round(right) - 1, 0), max(round(bottom) - 1, 0)]
     return {"structure": inputs["structure"], "box": box, "box_grid": grid, "image_size": [w, h]}, ""
 
 
